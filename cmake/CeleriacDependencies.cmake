@@ -1,0 +1,38 @@
+# Every third-party library comes from a Debian package (scripts/setup installs them).
+# Each is found once here and exposed as an imported target named celeriac::dep::<name>,
+# so module CMakeLists name what they link in one vocabulary.
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+find_package(nlohmann_json 3.11 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(date REQUIRED) # date::date-tz (time zones, OS tz database)
+find_package(spdlog REQUIRED)
+find_package(rabbitmq-c REQUIRED)
+find_package(cxxopts REQUIRED)
+find_package(doctest REQUIRED)
+find_package(CURL REQUIRED)
+pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+pkg_check_modules(UUID REQUIRED IMPORTED_TARGET uuid)
+
+function(celeriac_alias_dep name target)
+  add_library(celeriac::dep::${name} INTERFACE IMPORTED GLOBAL)
+  target_link_libraries(celeriac::dep::${name} INTERFACE ${target})
+endfunction()
+
+celeriac_alias_dep(json nlohmann_json::nlohmann_json)
+celeriac_alias_dep(fmt fmt::fmt)
+celeriac_alias_dep(toml tomlplusplus::tomlplusplus)
+celeriac_alias_dep(date_tz date::date-tz)
+celeriac_alias_dep(spdlog spdlog::spdlog)
+celeriac_alias_dep(rabbitmq rabbitmq::rabbitmq)
+celeriac_alias_dep(cxxopts cxxopts::cxxopts)
+celeriac_alias_dep(doctest doctest::doctest)
+celeriac_alias_dep(curl CURL::libcurl)
+celeriac_alias_dep(uv PkgConfig::LIBUV)
+celeriac_alias_dep(pqxx PkgConfig::PQXX)
+celeriac_alias_dep(httplib PkgConfig::HTTPLIB)
+celeriac_alias_dep(uuid PkgConfig::UUID)

@@ -1,0 +1,37 @@
+# Helpers that give every celeriac target the same shape and the same flags.
+
+# Flags for code we write: warnings are errors; sanitizers when asked for.
+function(celeriac_target_flags target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror -Wshadow
+                                           -Wnon-virtual-dtor -Wold-style-cast)
+  if(CELERIAC_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${CELERIAC_SANITIZE}
+                                             -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=${CELERIAC_SANITIZE})
+  endif()
+endfunction()
+
+# celeriac_module(NAME SOURCES ... DEPENDS ...)
+#   A library target celeriac_<NAME> (alias celeriac::<NAME>) built from
+#   <NAME>/src/*.cpp, publishing <NAME>/include/celeriac/<NAME>/. DEPENDS names
+#   other modules and celeriac::dep:: targets; nothing else is on its include
+#   path, so an include of a module it may not use fails the build.
+function(celeriac_module name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS" ${ARGN})
+  add_library(celeriac_${name} STATIC ${ARG_SOURCES})
+  add_library(celeriac::${name} ALIAS celeriac_${name})
+  target_include_directories(celeriac_${name}
+    PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+    PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+  target_link_libraries(celeriac_${name} PUBLIC ${ARG_DEPENDS})
+  celeriac_target_flags(celeriac_${name})
+  set_property(GLOBAL APPEND PROPERTY CELERIAC_MODULES ${name})
+endfunction()
+
+# celeriac_executable(NAME SOURCES ... DEPENDS ...)
+function(celeriac_executable name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPENDS})
+  celeriac_target_flags(${name})
+endfunction()
