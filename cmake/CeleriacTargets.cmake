@@ -9,6 +9,10 @@ function(celeriac_target_flags target)
                                              -fno-omit-frame-pointer -fno-sanitize-recover=all)
     target_link_options(${target} PRIVATE -fsanitize=${CELERIAC_SANITIZE})
   endif()
+  if(CELERIAC_FUZZ)
+    # Coverage instrumentation for libFuzzer; fuzz targets add -fsanitize=fuzzer to link.
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
+  endif()
 endfunction()
 
 # celeriac_module(NAME SOURCES ... DEPENDS ...)

@@ -1,0 +1,50 @@
+// Job: one unit of background work, as celeriac and Celery's protocol v2 see it.
+// A plain value; the codec (celery_protocol.hpp) turns it into a message and back.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "celeriac/core/header_value.hpp"
+#include "celeriac/core/job_id.hpp"
+#include "celeriac/core/time.hpp"
+
+namespace celeriac {
+
+inline constexpr int kMinPriority = 0;
+inline constexpr int kMaxPriority = 9;
+
+struct Job {
+  JobId id;
+  std::string task;                                 // registered task name
+  nlohmann::json args = nlohmann::json::array();    // positional arguments
+  nlohmann::json kwargs = nlohmann::json::object(); // keyword arguments
+  std::string queue;                                // routing key / queue name
+  int priority = 0;                                 // 0..9, higher runs first
+  std::optional<Timestamp> eta;                     // not before
+  std::optional<Timestamp> expires;                 // revoked if not started by then
+  int retries = 0;                                  // retries done so far
+  std::optional<Duration> soft_time_limit;          // task sees cancelled() after
+  std::optional<Duration> hard_time_limit;          // task is killed after
+  std::optional<JobId> parent_id;                   // the job that enqueued this one
+  std::optional<JobId> root_id;                     // the first job of the workflow
+  std::optional<std::string> group;                 // group (chord) id
+  std::optional<int> group_index;
+  bool ignore_result = false;
+  std::optional<std::string> shadow; // name shown in logs instead of task
+  std::optional<std::string> origin; // "pid@host" of the sender
+  std::optional<std::string> reply_to;
+  std::optional<std::string> argsrepr;
+  std::optional<std::string> kwargsrepr;
+  // The third body element: {"callbacks", "errbacks", "chain", "chord"}, kept verbatim.
+  nlohmann::json embed = {
+      {"callbacks", nullptr}, {"errbacks", nullptr}, {"chain", nullptr}, {"chord", nullptr}};
+  // Headers celeriac does not interpret, kept and forwarded (e.g. on retry).
+  HeaderTable extra_headers;
+
+  bool operator==(const Job&) const = default;
+};
+
+} // namespace celeriac

@@ -1,0 +1,98 @@
+// Job -> Celery protocol v2 message.
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "celeriac/core/celery_protocol.hpp"
+#include "celeriac/core/error.hpp"
+
+namespace celeriac {
+namespace {
+
+constexpr std::size_t kReprLimit = 1024; // Celery's argsrepr is a bounded repr
+
+HeaderValue optional_text(const std::optional<std::string>& text) {
+  return text ? HeaderValue(*text) : HeaderValue();
+}
+
+HeaderValue optional_id(const std::optional<JobId>& id) {
+  return id ? HeaderValue(id->str()) : HeaderValue();
+}
+
+HeaderValue optional_time(const std::optional<Timestamp>& t) {
+  return t ? HeaderValue(format_iso8601(*t)) : HeaderValue();
+}
+
+// Whole seconds go out as integers, as a Python client sends `time_limit=300`.
+HeaderValue seconds_value(const std::optional<Duration>& d) {
+  if (!d) return {};
+  if (d->count() % 1'000'000 == 0) return HeaderValue(std::int64_t{d->count() / 1'000'000});
+  return HeaderValue(to_seconds(*d));
+}
+
+std::string dump_json(const nlohmann::json& value, const char* field) {
+  try {
+    return value.dump();
+  } catch (const nlohmann::json::type_error& e) {
+    throw InvalidInput(field, fmt::format("cannot be encoded as JSON: {}", e.what()));
+  }
+}
+
+std::string bounded_repr(const std::string& text) {
+  if (text.size() <= kReprLimit) return text;
+  // Cut on a UTF-8 character boundary so the header stays valid text.
+  std::size_t cut = kReprLimit - 3;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+    --cut;
+  return text.substr(0, cut) + "...";
+}
+
+HeaderTable celery_headers(const Job& job, const std::string& args, const std::string& kwargs) {
+  HeaderTable h;
+  h.set("lang", "py"); // what Celery workers and monitors expect to see
+  h.set("task", job.task);
+  h.set("id", job.id.str());
+  h.set("shadow", optional_text(job.shadow));
+  h.set("eta", optional_time(job.eta));
+  h.set("expires", optional_time(job.expires));
+  h.set("group", optional_text(job.group));
+  h.set("group_index", job.group_index ? HeaderValue(*job.group_index) : HeaderValue());
+  h.set("retries", job.retries);
+  h.set("timelimit",
+        HeaderArray{seconds_value(job.hard_time_limit), seconds_value(job.soft_time_limit)});
+  h.set("root_id", optional_id(job.root_id));
+  h.set("parent_id", optional_id(job.parent_id));
+  h.set("argsrepr", job.argsrepr.value_or(bounded_repr(args)));
+  h.set("kwargsrepr", job.kwargsrepr.value_or(bounded_repr(kwargs)));
+  h.set("origin", optional_text(job.origin));
+  h.set("ignore_result", job.ignore_result);
+  for (const auto& [key, value] : job.extra_headers) {
+    if (!h.find(key)) h.set(key, value);
+  }
+  return h;
+}
+
+} // namespace
+
+Message encode_job(const Job& job, std::optional<Timestamp> now) {
+  const std::string args = dump_json(job.args, "args");
+  const std::string kwargs = dump_json(job.kwargs, "kwargs");
+  const std::string embed = dump_json(job.embed, "embed");
+
+  Message message;
+  message.properties.correlation_id = job.id.str();
+  message.properties.priority = std::clamp(job.priority, kMinPriority, kMaxPriority);
+  message.properties.reply_to = job.reply_to;
+  if (job.expires && now) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*job.expires - *now);
+    message.properties.expiration = std::to_string(std::max<std::int64_t>(left.count(), 1));
+  }
+  message.headers = celery_headers(job, args, kwargs);
+  message.body.reserve(args.size() + kwargs.size() + embed.size() + 6);
+  message.body.append("[").append(args).append(", ").append(kwargs).append(", ");
+  message.body.append(embed).append("]");
+  return message;
+}
+
+} // namespace celeriac
