@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.25)
 # Fails when a module includes or links something DESIGN.md does not allow it.
 # Run by ctest as: cmake -DSOURCE_DIR=... -DMODULES_FILE=... -P check_layering.cmake
 #
