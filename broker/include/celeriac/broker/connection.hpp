@@ -1,0 +1,139 @@
+// Connection: one AMQP connection (rabbitmq-c) driven by the libuv loop it is
+// opened on.
+//
+// Threading: every method, and every handler, runs on the loop's thread;
+// nothing else may touch the connection. Reading never blocks: a uv_poll on the
+// socket drains frames with amqp_simple_wait_frame_noblock until it times out,
+// and content frames are assembled here, so a half-arrived message waits for
+// the next poll. A timer at half the heartbeat interval lets rabbitmq-c send
+// heartbeats and notice a broker that went silent. Opening and synchronous
+// RPCs (declare, qos, consume) block the loop for at most options.timeout.
+//
+// Errors: open() and check_reply() throw InfrastructureError (ChannelError when
+// the broker refused an operation). A lost connection (socket error, missed
+// heartbeats, connection.close) calls on_lost once; the Connection is then
+// closed and may be opened again. Passwords never appear in errors or logs.
+#pragma once
+
+#include <amqp.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "celeriac/broker/broker_url.hpp"
+#include "celeriac/core/celery_protocol.hpp"
+#include "celeriac/core/error.hpp"
+
+namespace celeriac::broker {
+
+struct ConnectionOptions {
+  std::string url = "amqp://guest:guest@localhost:5672/%2f";
+  TlsOptions tls;
+  std::chrono::seconds heartbeat{30};
+  std::chrono::milliseconds timeout{5000}; // connecting, and each synchronous RPC
+  std::string name = "celeriac";           // shown as connection_name in the management UI
+};
+
+// The broker refused an operation (404 NOT_FOUND, 406 PRECONDITION_FAILED, ...);
+// the channel it was on has been reopened.
+class ChannelError : public InfrastructureError {
+ public:
+  ChannelError(int code, const std::string& message) : InfrastructureError(message), code_(code) {}
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+// A message the broker pushed: basic.deliver to a consumer, or basic.return of
+// an unroutable mandatory publish.
+struct InboundMessage {
+  amqp_method_number_t method = 0; // AMQP_BASIC_DELIVER_METHOD or AMQP_BASIC_RETURN_METHOD
+  std::string consumer_tag;
+  std::uint64_t delivery_tag = 0;
+  bool redelivered = false;
+  int reply_code = 0; // basic.return only
+  std::string reply_text;
+  std::string exchange;
+  std::string routing_key;
+  std::optional<std::string> message_id;
+  Message message;
+};
+
+class Connection {
+ public:
+  struct Handlers {
+    // Methods the broker sends unasked: basic.ack/nack (confirms), basic.cancel,
+    // channel.close (already answered with close-ok), connection.blocked/unblocked.
+    std::function<void(amqp_channel_t, const amqp_method_t&)> on_method;
+    std::function<void(amqp_channel_t, InboundMessage&&)> on_message;
+    std::function<void(const std::string& reason)> on_lost;
+  };
+
+  Connection(uv_loop_t* loop, ConnectionOptions options, Handlers handlers);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void open();
+  // Closes politely if open; safe twice and before open(). Does not call on_lost.
+  void close();
+  bool is_open() const { return state_ != nullptr; }
+  // The broker blocked publishing (a resource alarm); publishers wait.
+  bool blocked() const { return blocked_; }
+  // Counts successful open()s: deliveries carry it so a tag from a dead connection is never acked.
+  std::uint64_t generation() const { return generation_; }
+
+  amqp_connection_state_t native() const { return state_; }
+  const BrokerUrl& url() const { return url_; }
+  uv_loop_t* loop() const { return loop_; }
+
+  void open_channel(amqp_channel_t channel);
+  // Checks the reply of the synchronous rabbitmq-c call just made on CHANNEL.
+  // A refusal closes the channel: it is answered, reopened and thrown as
+  // ChannelError. A transport failure loses the connection and throws.
+  void check_reply(amqp_channel_t channel, std::string_view what);
+  // Checks the status of an asynchronous call (publish, ack); false if the connection was lost.
+  bool check_status(int status, std::string_view what);
+  // Process frames rabbitmq-c already holds, on the next loop iteration.
+  void drain_soon();
+
+ private:
+  // A message whose header and body frames are still arriving.
+  struct Content {
+    InboundMessage message;
+    std::uint64_t body_size = 0;
+    bool have_header = false;
+  };
+
+  void start_watching();
+  void stop_watching();
+  void drain();
+  void dispatch(const amqp_frame_t& frame);
+  void dispatch_method(amqp_channel_t channel, const amqp_method_t& method);
+  void begin_content(amqp_channel_t channel, const amqp_method_t& method);
+  void content_frame(const amqp_frame_t& frame);
+  void lose(const std::string& reason);
+  void destroy_state();
+
+  uv_loop_t* loop_;
+  ConnectionOptions options_;
+  Handlers handlers_;
+  BrokerUrl url_;
+  amqp_connection_state_t state_ = nullptr;
+  uv_poll_t* poll_ = nullptr;       // freed in its close callback
+  uv_timer_t* heartbeat_ = nullptr; // freed in its close callback
+  uv_idle_t* drainer_ = nullptr;    // freed in its close callback
+  std::unordered_map<amqp_channel_t, Content> partial_;
+  bool blocked_ = false;
+  bool draining_ = false;
+  std::uint64_t generation_ = 0;
+};
+
+} // namespace celeriac::broker

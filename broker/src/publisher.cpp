@@ -1,0 +1,157 @@
+#include "celeriac/broker/publisher.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "celeriac/broker/amqp_message.hpp"
+
+namespace celeriac::broker {
+
+std::string_view to_string(PublishStatus status) {
+  switch (status) {
+    case PublishStatus::Confirmed:
+      return "confirmed";
+    case PublishStatus::Nacked:
+      return "nacked";
+    case PublishStatus::Returned:
+      return "returned";
+    case PublishStatus::Failed:
+      return "failed";
+  }
+  return "?";
+}
+
+Publisher::Publisher(Connection& connection, amqp_channel_t channel, std::size_t window)
+    : connection_(connection), channel_(channel), window_(window == 0 ? 1 : window) {
+  init_amqp_pool(&pool_, 4096);
+}
+
+void Publisher::start() {
+  connection_.open_channel(channel_);
+  amqp_confirm_select(connection_.native(), channel_);
+  connection_.check_reply(channel_, "confirm.select");
+  next_seq_ = 1;
+  started_ = true;
+  flush();
+}
+
+void Publisher::stop(const std::string& reason) {
+  started_ = false;
+  std::deque<InFlight> outstanding;
+  for (auto& [tag, flight] : unconfirmed_)
+    outstanding.push_back(std::move(flight));
+  unconfirmed_.clear();
+  for (auto& flight : waiting_)
+    outstanding.push_back(std::move(flight));
+  waiting_.clear();
+  for (auto& flight : outstanding) {
+    if (flight.outgoing.done) flight.outgoing.done({PublishStatus::Failed, reason});
+  }
+  empty_amqp_pool(&pool_);
+}
+
+void Publisher::publish(Outgoing outgoing) {
+  waiting_.push_back(InFlight{std::move(outgoing), false, {}, false});
+  flush();
+}
+
+void Publisher::flush() {
+  while (started_ && connection_.is_open() && !connection_.blocked() && !waiting_.empty() &&
+         unconfirmed_.size() < window_) {
+    const std::uint64_t seq = next_seq_++;
+    auto [it, inserted] = unconfirmed_.emplace(seq, std::move(waiting_.front()));
+    waiting_.pop_front();
+    if (!send(it->second, seq)) return; // the connection is gone; on_connection_lost requeued
+  }
+  connection_.drain_soon();
+}
+
+bool Publisher::send(InFlight& flight, std::uint64_t seq) {
+  if (flight.resent) ++republished_;
+  flight.resent = true;
+  const std::string message_id = std::to_string(seq);
+  recycle_amqp_pool(&pool_);
+  const Outgoing& o = flight.outgoing;
+  amqp_basic_properties_t props = to_amqp_properties(o.message, pool_, &message_id);
+  const int rc = amqp_basic_publish(connection_.native(), channel_, bytes_view(o.exchange),
+                                    bytes_view(o.routing_key), o.mandatory ? 1 : 0, 0, &props,
+                                    bytes_view(o.message.body));
+  return connection_.check_status(rc, "basic.publish");
+}
+
+void Publisher::complete(std::uint64_t tag, bool multiple, PublishStatus status) {
+  auto end = multiple ? unconfirmed_.upper_bound(tag) : unconfirmed_.find(tag);
+  auto begin = multiple ? unconfirmed_.begin() : end;
+  if (!multiple && end != unconfirmed_.end()) end = std::next(end);
+  std::deque<InFlight> done;
+  for (auto it = begin; it != end; ++it)
+    done.push_back(std::move(it->second));
+  unconfirmed_.erase(begin, end);
+  for (auto& flight : done) {
+    PublishStatus final_status = status;
+    std::string detail;
+    if (flight.returned) {
+      final_status = PublishStatus::Returned;
+      detail = flight.return_text;
+    }
+    if (flight.outgoing.done) flight.outgoing.done({final_status, std::move(detail)});
+  }
+  flush();
+}
+
+void Publisher::on_method(const amqp_method_t& method) {
+  if (method.id == AMQP_BASIC_ACK_METHOD) {
+    const auto* ack = static_cast<amqp_basic_ack_t*>(method.decoded);
+    complete(ack->delivery_tag, ack->multiple != 0, PublishStatus::Confirmed);
+  } else if (method.id == AMQP_BASIC_NACK_METHOD) {
+    const auto* nack = static_cast<amqp_basic_nack_t*>(method.decoded);
+    complete(nack->delivery_tag, nack->multiple != 0, PublishStatus::Nacked);
+  } else if (method.id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
+    flush();
+  } else if (method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+    on_channel_closed(method);
+  }
+}
+
+// The broker closed the channel (e.g. a publish to a missing exchange). Which
+// unconfirmed message caused it is unknowable, and resending them all could
+// close it again forever, so they fail with the broker's reason; the waiting
+// ones go out on the reopened channel.
+void Publisher::on_channel_closed(const amqp_method_t& method) {
+  const auto* close = static_cast<amqp_channel_close_t*>(method.decoded);
+  const std::string reason = fmt::format("channel closed by the broker: {} {}", close->reply_code,
+                                         to_string(close->reply_text));
+  std::map<std::uint64_t, InFlight> failed;
+  failed.swap(unconfirmed_);
+  for (auto& [tag, flight] : failed) {
+    if (flight.outgoing.done) flight.outgoing.done({PublishStatus::Failed, reason});
+  }
+  started_ = false;
+  if (connection_.is_open()) start();
+}
+
+void Publisher::on_return(InboundMessage&& returned) {
+  if (!returned.message_id) return;
+  std::uint64_t seq = 0;
+  const std::string& id = *returned.message_id;
+  if (std::from_chars(id.data(), id.data() + id.size(), seq).ec != std::errc{}) return;
+  auto it = unconfirmed_.find(seq);
+  if (it == unconfirmed_.end()) return;
+  it->second.returned = true;
+  it->second.return_text =
+      fmt::format("{} {} (exchange '{}', routing key '{}')", returned.reply_code,
+                  returned.reply_text, returned.exchange, returned.routing_key);
+}
+
+void Publisher::on_connection_lost() {
+  started_ = false;
+  // Unconfirmed messages go back in front of those never sent, in publish order.
+  for (auto it = unconfirmed_.rbegin(); it != unconfirmed_.rend(); ++it) {
+    it->second.returned = false;
+    waiting_.push_front(std::move(it->second));
+  }
+  unconfirmed_.clear();
+}
+
+} // namespace celeriac::broker
