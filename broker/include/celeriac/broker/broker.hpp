@@ -1,0 +1,83 @@
+// Broker: celeriac's door to RabbitMQ, for one libuv loop. It owns one
+// Connection with three channels (1 publishing with confirms, 2 consuming,
+// 3 declarations and probes), declares the topology on every connect, and
+// comes back by itself when the connection is lost: exponential backoff with
+// jitter (capped, logged), topology declared again, consumers subscribed
+// again, and what was published but not confirmed published again.
+//
+// Threading: the loop's thread only. Start/stop: start() connects once and
+// throws InfrastructureError if it cannot; stop() is safe twice and before
+// start(), and fails outstanding publishes with "broker stopped".
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+
+#include "celeriac/broker/connection.hpp"
+#include "celeriac/broker/consumer.hpp"
+#include "celeriac/broker/publisher.hpp"
+#include "celeriac/broker/topology.hpp"
+
+namespace celeriac::broker {
+
+struct BrokerOptions {
+  ConnectionOptions connection;
+  TopologySpec topology;
+  std::size_t confirm_window = 1000;
+  CodecLimits limits;
+  std::chrono::milliseconds reconnect_min{100};
+  std::chrono::milliseconds reconnect_max{30'000};
+};
+
+class Broker {
+ public:
+  Broker(uv_loop_t* loop, BrokerOptions options);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  void start();
+  void stop();
+
+  // Publishes JOB to its queue. NOW sets the message's expiration when the job expires.
+  void publish(const Job& job, PublishCallback done, std::optional<Timestamp> now = std::nullopt);
+  // Publishes JOB to wait DELAY in the delay levels, then arrive in its queue.
+  // Whole seconds wait in the broker; the job's eta holds the rest.
+  void publish_delayed(const Job& job, Duration delay, PublishCallback done);
+  void publish(Outgoing outgoing);
+
+  void consume(std::vector<std::string> queues, std::uint16_t prefetch, DeliveryHandler handler);
+  bool ack(const Delivery& delivery, bool multiple = false);
+  bool reject(const Delivery& delivery, bool requeue);
+
+  bool connected() const { return connection_->is_open(); }
+  std::uint64_t reconnects() const { return reconnects_; }
+  Connection& connection() { return *connection_; }
+  Publisher& publisher() { return *publisher_; }
+  Consumer& consumer() { return *consumer_; }
+  static constexpr amqp_channel_t kAdminChannel = 3;
+
+ private:
+  void connect();
+  void on_lost(const std::string& reason);
+  void schedule_reconnect();
+
+  uv_loop_t* loop_;
+  BrokerOptions options_;
+  std::unique_ptr<Connection> connection_;
+  std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<Consumer> consumer_;
+  bool consuming_ = false;
+  bool stopped_ = true;
+  uv_timer_t* retry_timer_ = nullptr; // freed in its close callback
+  int attempt_ = 0;
+  std::uint64_t reconnects_ = 0;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+} // namespace celeriac::broker

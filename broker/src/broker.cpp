@@ -1,0 +1,138 @@
+#include "celeriac/broker/broker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "celeriac/broker/delay_routing.hpp"
+
+namespace celeriac::broker {
+namespace {
+constexpr amqp_channel_t kPublishChannel = 1;
+constexpr amqp_channel_t kConsumeChannel = 2;
+} // namespace
+
+Broker::Broker(uv_loop_t* loop, BrokerOptions options) : loop_(loop), options_(std::move(options)) {
+  Connection::Handlers handlers{
+      .on_method =
+          [this](amqp_channel_t channel, const amqp_method_t& method) {
+            if (channel == kPublishChannel || channel == 0) publisher_->on_method(method);
+            if (channel == kConsumeChannel) consumer_->on_method(method);
+          },
+      .on_message =
+          [this](amqp_channel_t channel, InboundMessage&& message) {
+            if (message.method == AMQP_BASIC_RETURN_METHOD) {
+              publisher_->on_return(std::move(message));
+            } else if (channel == kConsumeChannel) {
+              consumer_->on_message(std::move(message));
+            }
+          },
+      .on_lost = [this](const std::string& reason) { on_lost(reason); },
+  };
+  connection_ = std::make_unique<Connection>(loop_, options_.connection, std::move(handlers));
+  publisher_ = std::make_unique<Publisher>(*connection_, kPublishChannel, options_.confirm_window);
+  consumer_ = std::make_unique<Consumer>(*connection_, kConsumeChannel, options_.limits);
+  retry_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, retry_timer_);
+  retry_timer_->data = this;
+}
+
+Broker::~Broker() {
+  stop();
+  uv_close(reinterpret_cast<uv_handle_t*>(retry_timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+}
+
+void Broker::start() {
+  stopped_ = false;
+  connect();
+}
+
+void Broker::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  uv_timer_stop(retry_timer_);
+  publisher_->stop("broker stopped");
+  connection_->close();
+}
+
+void Broker::connect() {
+  try {
+    connection_->open();
+    connection_->open_channel(kAdminChannel);
+    declare_topology(*connection_, kAdminChannel, options_.topology);
+    publisher_->start();
+    if (consuming_) consumer_->restart();
+  } catch (const ChannelError&) {
+    connection_->close(); // a refused declaration is a configuration problem: no retry loop
+    throw;
+  } catch (const InfrastructureError&) {
+    connection_->close();
+    throw;
+  }
+  attempt_ = 0;
+}
+
+void Broker::on_lost(const std::string& reason) {
+  publisher_->on_connection_lost();
+  if (stopped_) return;
+  spdlog::warn("broker: connection lost ({}); reconnecting", reason);
+  schedule_reconnect();
+}
+
+void Broker::schedule_reconnect() {
+  const double base =
+      static_cast<double>(options_.reconnect_min.count()) * std::pow(2.0, std::min(attempt_, 20));
+  const double capped = std::min(base, static_cast<double>(options_.reconnect_max.count()));
+  // Equal jitter: never zero (no hammering), never all replicas at once.
+  const double delay = capped / 2 + std::uniform_real_distribution<double>(0, capped / 2)(rng_);
+  ++attempt_;
+  spdlog::info("broker: reconnect attempt {} in {:.0f} ms", attempt_, delay);
+  uv_timer_start(
+      retry_timer_,
+      [](uv_timer_t* timer) {
+        auto* self = static_cast<Broker*>(timer->data);
+        try {
+          self->connect();
+          ++self->reconnects_;
+          spdlog::info("broker: reconnected to {}", self->connection_->url().redacted());
+        } catch (const InfrastructureError& e) {
+          spdlog::warn("broker: reconnect failed: {}", e.what());
+          if (!self->stopped_) self->schedule_reconnect();
+        }
+      },
+      static_cast<std::uint64_t>(delay), 0);
+}
+
+void Broker::publish(const Job& job, PublishCallback done, std::optional<Timestamp> now) {
+  publish(Outgoing{"", job.queue, encode_job(job, now), std::move(done)});
+}
+
+void Broker::publish_delayed(const Job& job, Duration delay, PublishCallback done) {
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(delay).count();
+  const auto whole = static_cast<std::uint32_t>(
+      std::clamp<std::int64_t>(seconds, 0, static_cast<std::int64_t>(kMaxDelaySeconds)));
+  publish(Outgoing{delay_level_name(kDelayLevels - 1), delay_routing_key(whole, job.queue),
+                   encode_job(job), std::move(done)});
+}
+
+void Broker::publish(Outgoing outgoing) {
+  publisher_->publish(std::move(outgoing));
+}
+
+void Broker::consume(std::vector<std::string> queues, std::uint16_t prefetch,
+                     DeliveryHandler handler) {
+  consuming_ = true;
+  consumer_->start(std::move(queues), prefetch, std::move(handler));
+}
+
+bool Broker::ack(const Delivery& delivery, bool multiple) {
+  return consumer_->ack(delivery, multiple);
+}
+
+bool Broker::reject(const Delivery& delivery, bool requeue) {
+  return consumer_->reject(delivery, requeue);
+}
+
+} // namespace celeriac::broker

@@ -1,0 +1,89 @@
+#include "celeriac/broker/consumer.hpp"
+
+#include <algorithm>
+
+#include "celeriac/broker/amqp_message.hpp"
+
+namespace celeriac::broker {
+
+Consumer::Consumer(Connection& connection, amqp_channel_t channel, CodecLimits limits)
+    : connection_(connection), channel_(channel), limits_(limits) {}
+
+void Consumer::start(std::vector<std::string> queues, std::uint16_t prefetch,
+                     DeliveryHandler handler) {
+  queues_ = std::move(queues);
+  prefetch_ = std::max<std::uint16_t>(prefetch, 1);
+  handler_ = std::move(handler);
+  restart();
+}
+
+void Consumer::restart() {
+  tags_.clear();
+  connection_.open_channel(channel_);
+  amqp_basic_qos(connection_.native(), channel_, 0, prefetch_, 0);
+  connection_.check_reply(channel_, "basic.qos");
+  for (const auto& queue : queues_) {
+    const amqp_basic_consume_ok_t* ok =
+        amqp_basic_consume(connection_.native(), channel_, bytes_view(queue), amqp_empty_bytes, 0,
+                           0, 0, amqp_empty_table);
+    connection_.check_reply(channel_, "basic.consume");
+    tags_.push_back(to_string(ok->consumer_tag));
+  }
+}
+
+void Consumer::cancel() {
+  if (!connection_.is_open()) return;
+  for (const auto& tag : tags_) {
+    amqp_basic_cancel(connection_.native(), channel_, bytes_view(tag));
+    connection_.check_reply(channel_, "basic.cancel");
+  }
+  tags_.clear();
+}
+
+bool Consumer::current(const Delivery& delivery) const {
+  return connection_.is_open() && delivery.generation == connection_.generation();
+}
+
+bool Consumer::ack(const Delivery& delivery, bool multiple) {
+  if (!current(delivery)) return false;
+  return connection_.check_status(
+      amqp_basic_ack(connection_.native(), channel_, delivery.tag, multiple ? 1 : 0), "basic.ack");
+}
+
+bool Consumer::reject(const Delivery& delivery, bool requeue) {
+  if (!current(delivery)) return false;
+  return connection_.check_status(
+      amqp_basic_reject(connection_.native(), channel_, delivery.tag, requeue ? 1 : 0),
+      "basic.reject");
+}
+
+void Consumer::on_message(InboundMessage&& message) {
+  Delivery d;
+  d.tag = message.delivery_tag;
+  d.generation = connection_.generation();
+  d.redelivered = message.redelivered;
+  auto it = std::find(tags_.begin(), tags_.end(), message.consumer_tag);
+  d.preference =
+      it == tags_.end() ? static_cast<int>(queues_.size()) : static_cast<int>(it - tags_.begin());
+  d.queue =
+      it == tags_.end() ? message.routing_key : queues_[static_cast<std::size_t>(d.preference)];
+  d.raw = std::move(message.message);
+  try {
+    d.job = decode_job(d.raw, d.queue, limits_);
+  } catch (const DecodeError& e) {
+    d.error = e.what();
+  }
+  if (handler_) handler_(std::move(d));
+}
+
+void Consumer::on_method(const amqp_method_t& method) {
+  if (method.id != AMQP_BASIC_CANCEL_METHOD) return;
+  const auto* cancel = static_cast<amqp_basic_cancel_t*>(method.decoded);
+  const std::string tag = to_string(cancel->consumer_tag);
+  auto it = std::find(tags_.begin(), tags_.end(), tag);
+  if (it == tags_.end()) return;
+  const std::string queue = queues_[static_cast<std::size_t>(it - tags_.begin())];
+  if (on_cancelled) on_cancelled(queue);
+}
+
+} // namespace celeriac::broker

@@ -1,0 +1,79 @@
+// A Broker on a private loop, declaring its own uniquely named job queues,
+// which are deleted (with their dead-letter queues) when the fixture goes.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "celeriac/broker/broker.hpp"
+#include "celeriac/core/enqueue_options.hpp"
+#include "loop_runner.hpp"
+#include "test_env.hpp"
+
+namespace celeriac::test {
+
+struct BrokerFixture {
+  uv_loop_t loop{};
+  std::vector<std::string> queues;
+  std::unique_ptr<broker::Broker> broker;
+
+  explicit BrokerFixture(std::vector<broker::QueueSpec> specs, bool delays = false) {
+    uv_loop_init(&loop);
+    broker::BrokerOptions options;
+    options.connection.url = required_env("CELERIAC_BROKER_URL");
+    options.connection.heartbeat = std::chrono::seconds(10);
+    options.topology.delays = delays;
+    for (auto& spec : specs)
+      queues.push_back(spec.name);
+    options.topology.queues = std::move(specs);
+    broker = std::make_unique<broker::Broker>(&loop, options);
+    broker->start();
+  }
+
+  ~BrokerFixture() {
+    if (broker->connected()) {
+      for (const auto& q : queues) {
+        for (const auto& name : {q, broker::dead_letter_queue(q)}) {
+          amqp_queue_delete(broker->connection().native(), broker::Broker::kAdminChannel,
+                            amqp_cstring_bytes(name.c_str()), 0, 0);
+          broker->connection().check_reply(broker::Broker::kAdminChannel, "queue.delete");
+        }
+      }
+    }
+    broker->stop();
+    broker.reset();
+    CHECK(close_loop(&loop) == 0);
+  }
+
+  // Publishes JOBS and runs the loop until every one is confirmed.
+  void publish_all(const std::vector<Job>& jobs) {
+    std::size_t confirmed = 0;
+    for (const auto& job : jobs) {
+      broker->publish(job, [&](const broker::PublishResult& r) {
+        REQUIRE(r.status == broker::PublishStatus::Confirmed);
+        ++confirmed;
+      });
+    }
+    REQUIRE(run_until(
+        &loop, [&] { return confirmed == jobs.size(); }, std::chrono::seconds(60)));
+  }
+};
+
+inline Job test_job(const std::string& queue, int priority, int seq) {
+  Job job;
+  JobId::Bytes bytes{};
+  for (std::size_t i = 0; i < 4; ++i)
+    bytes[i] = static_cast<std::uint8_t>(seq >> (8 * i));
+  bytes[15] = 1;
+  job.id = JobId::v4(bytes);
+  job.task = "demo.add";
+  job.queue = queue;
+  job.priority = priority;
+  job.args = nlohmann::json::array({seq, priority});
+  return job;
+}
+
+} // namespace celeriac::test

@@ -1,0 +1,86 @@
+// The Broker against the private RabbitMQ: topology, priorities, bad messages.
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include "broker_fixture.hpp"
+
+using namespace celeriac;
+using namespace celeriac::broker;
+using namespace std::chrono_literals;
+
+TEST_CASE("topology is idempotent; a conflicting declaration names the queue and both values") {
+  const std::string name = test::unique_name("celeriac.test.topology.");
+  {
+    test::BrokerFixture f({QueueSpec{name, false, 9}});
+    declare_job_queue(f.broker->connection(), Broker::kAdminChannel, QueueSpec{name, false, 9});
+    try {
+      declare_job_queue(f.broker->connection(), Broker::kAdminChannel, QueueSpec{name, false, 5});
+      FAIL("redeclaring with x-max-priority 5 should fail");
+    } catch (const ChannelError& e) {
+      const std::string what = e.what();
+      INFO(what);
+      CHECK(e.code() == 406);
+      CHECK(what.find("queue '" + name + "' already exists with other arguments") !=
+            std::string::npos);
+      CHECK(what.find("x-max-priority") != std::string::npos);
+      CHECK(what.find("received '5' but current is '9'") != std::string::npos);
+    }
+    // The admin channel was reopened: the connection still works.
+    f.publish_all({test::test_job(name, 1, 1)});
+  }
+}
+
+TEST_CASE("quorum job queues declare without priorities") {
+  const std::string name = test::unique_name("celeriac.test.quorum.");
+  test::BrokerFixture f({QueueSpec{name, true, 9}});
+  f.publish_all({test::test_job(name, 5, 1)});
+}
+
+TEST_CASE("prefetch 1: 1,000 mixed-priority jobs are consumed by priority, then FIFO") {
+  const std::string name = test::unique_name("celeriac.test.priority.");
+  test::BrokerFixture f({QueueSpec{name, false, 9}});
+  std::vector<Job> jobs;
+  std::mt19937 rng(42);
+  for (int i = 0; i < 1000; ++i)
+    jobs.push_back(test::test_job(name, static_cast<int>(rng() % 10), i));
+  f.publish_all(jobs);
+
+  std::vector<std::pair<int, int>> seen; // (priority, seq) in consumption order
+  f.broker->consume({name}, 1, [&](Delivery&& d) {
+    REQUIRE(d.job.has_value());
+    seen.emplace_back(d.job->priority, d.job->args[0].get<int>());
+    CHECK(f.broker->ack(d));
+  });
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return seen.size() == jobs.size(); }, 60s));
+  for (std::size_t i = 1; i < seen.size(); ++i) {
+    INFO("position ", i);
+    const bool by_priority = seen[i - 1].first > seen[i].first;
+    const bool fifo_within =
+        seen[i - 1].first == seen[i].first && seen[i - 1].second < seen[i].second;
+    CHECK((by_priority || fifo_within));
+  }
+}
+
+TEST_CASE("an undecodable message is delivered with its raw bytes and the reason") {
+  const std::string name = test::unique_name("celeriac.test.poison.");
+  test::BrokerFixture f({QueueSpec{name, false, 9}});
+  Message poison;
+  poison.properties.content_type = "application/json";
+  poison.body = "{not json";
+  bool confirmed = false;
+  f.broker->publish(Outgoing{"", name, poison, [&](const PublishResult& r) {
+                               confirmed = r.status == PublishStatus::Confirmed;
+                             }});
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return confirmed; }, 10s));
+  std::optional<Delivery> got;
+  f.broker->consume({name}, 1, [&](Delivery&& d) { got = std::move(d); });
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return got.has_value(); }, 10s));
+  CHECK_FALSE(got->job.has_value());
+  CHECK(got->error == "headers.task: missing (not a Celery protocol v2 message)");
+  CHECK(got->raw.body == "{not json");
+  CHECK(f.broker->reject(*got, false));
+}
