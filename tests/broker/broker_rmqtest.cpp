@@ -4,6 +4,7 @@
 #include <random>
 
 #include "broker_fixture.hpp"
+#include "celeriac/broker/depth_probe.hpp"
 
 using namespace celeriac;
 using namespace celeriac::broker;
@@ -83,4 +84,20 @@ TEST_CASE("an undecodable message is delivered with its raw bytes and the reason
   CHECK(got->error == "headers.task: missing (not a Celery protocol v2 message)");
   CHECK(got->raw.body == "{not json");
   CHECK(f.broker->reject(*got, false));
+}
+
+TEST_CASE("depth probe: ready and consumers by passive declare; a missing queue is nullopt") {
+  const std::string name = test::unique_name("celeriac.test.depth.");
+  test::BrokerFixture f({QueueSpec{name, false, 9}});
+  f.publish_all(
+      {test::test_job(name, 1, 1), test::test_job(name, 2, 2), test::test_job(name, 3, 3)});
+  auto depth = probe_queue(f.broker->connection(), Broker::kAdminChannel, name);
+  REQUIRE(depth.has_value());
+  CHECK(depth->ready == 3);
+  CHECK(depth->consumers == 0);
+  CHECK_FALSE(probe_queue(f.broker->connection(), Broker::kAdminChannel,
+                          test::unique_name("celeriac.test.missing."))
+                  .has_value());
+  // The channel the 404 closed was reopened: probing still works.
+  CHECK(probe_queue(f.broker->connection(), Broker::kAdminChannel, name)->ready == 3);
 }
