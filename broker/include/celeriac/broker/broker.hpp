@@ -20,6 +20,7 @@
 
 #include "celeriac/broker/connection.hpp"
 #include "celeriac/broker/consumer.hpp"
+#include "celeriac/broker/job_broker.hpp"
 #include "celeriac/broker/publisher.hpp"
 #include "celeriac/broker/topology.hpp"
 
@@ -34,7 +35,7 @@ struct BrokerOptions {
   std::chrono::milliseconds reconnect_max{30'000};
 };
 
-class Broker {
+class Broker final : public JobBroker {
  public:
   Broker(uv_loop_t* loop, BrokerOptions options);
   ~Broker();
@@ -45,15 +46,17 @@ class Broker {
   void stop();
 
   // Publishes JOB to its queue. NOW sets the message's expiration when the job expires.
-  void publish(const Job& job, PublishCallback done, std::optional<Timestamp> now = std::nullopt);
+  void publish(const Job& job, PublishCallback done,
+               std::optional<Timestamp> now = std::nullopt) override;
   // Publishes JOB to wait DELAY in the delay levels, then arrive in its queue.
   // Whole seconds wait in the broker; the job's eta holds the rest.
-  void publish_delayed(const Job& job, Duration delay, PublishCallback done);
-  void publish(Outgoing outgoing);
+  void publish_delayed(const Job& job, Duration delay, PublishCallback done) override;
+  void publish(Outgoing outgoing) override;
 
-  void consume(std::vector<std::string> queues, std::uint16_t prefetch, DeliveryHandler handler);
-  bool ack(const Delivery& delivery, bool multiple = false);
-  bool reject(const Delivery& delivery, bool requeue);
+  void consume(std::vector<std::string> queues, std::uint16_t prefetch,
+               DeliveryHandler handler) override;
+  bool ack(const Delivery& delivery, bool multiple = false) override;
+  bool reject(const Delivery& delivery, bool requeue) override;
 
   bool connected() const { return connection_->is_open(); }
   std::uint64_t reconnects() const { return reconnects_; }
