@@ -1,0 +1,218 @@
+#include "celeriac/core/config.hpp"
+
+#include <algorithm>
+
+#include "config_reader.hpp"
+
+namespace celeriac {
+namespace {
+
+using config_detail::TableReader;
+
+bool is_bare_key_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+// Returns the position just past the string that starts at POS (a TOML basic or
+// literal string, single- or multi-line), counting the newlines it spans in LINE.
+// An unterminated single-line string ends at the newline, where toml++ stops too.
+std::size_t skip_string(std::string_view text, std::size_t pos, int& line) {
+  const char quote = text[pos];
+  const std::string triple(3, quote);
+  const bool multi = text.substr(pos, 3) == triple;
+  pos += multi ? 3 : 1;
+  while (pos < text.size()) {
+    const char c = text[pos];
+    if (c == '\n' && !multi) return pos;
+    if (c == '\n') ++line;
+    if (c == '\\' && quote == '"' && pos + 1 < text.size()) {
+      if (text[pos + 1] == '\n') ++line;
+      pos += 2;
+      continue;
+    }
+    if (c == quote && (!multi || text.substr(pos, 3) == triple)) {
+      pos += multi ? 3 : 1;
+      // A multi-line string may end with one or two quotes of its own: """a""""
+      for (int extra = 0; multi && extra < 2 && pos < text.size() && text[pos] == quote; ++extra) {
+        ++pos;
+      }
+      return pos;
+    }
+    ++pos;
+  }
+  return pos;
+}
+
+// toml++ builds a table per dotted-key segment and per array or inline-table
+// level, and both it and our readers recurse over them: a few kilobytes of
+// "a.a.a..." or "[[[[..." would exhaust the stack. This bounds, before parsing,
+// the depth a value can sit at: the open brackets, each counting the dots of
+// the key it is the value of, plus the dots of the key being read. (Keys under
+// a [table.header] add the header's depth once more, so the tree is at most
+// twice kMaxConfigNesting deep.)
+class NestingCheck {
+ public:
+  explicit NestingCheck(const std::string& source) : source_(source) {}
+
+  void scan(std::string_view text) {
+    for (std::size_t pos = 0; pos < text.size();) {
+      const char c = text[pos];
+      if (c == '"' || c == '\'') {
+        pos = skip_string(text, pos, line_);
+      } else if (c == '#') {
+        pos = std::min(text.find('\n', pos), text.size());
+      } else {
+        step(c);
+        ++pos;
+      }
+    }
+  }
+
+ private:
+  void step(char c) {
+    if (c == '[' || c == '{') {
+      opened_.push_back(key_dots_ + 1);
+      depth_ += key_dots_ + 1;
+      key_dots_ = dots_ = 0;
+    } else if ((c == ']' || c == '}') && !opened_.empty()) {
+      depth_ -= opened_.back();
+      opened_.pop_back();
+      dots_ = 0;
+    } else if (c == '.') {
+      ++dots_;
+    } else if (c == '=') {
+      key_dots_ = dots_;
+      dots_ = 0;
+    } else if (!is_bare_key_char(c) && c != ' ' && c != '\t') {
+      key_dots_ = dots_ = 0;
+    }
+    if (c == '\n') ++line_;
+    if (depth_ + key_dots_ + dots_ > kMaxConfigNesting) {
+      throw ConfigError(source_,
+                        fmt::format("tables, arrays and dotted keys nested deeper than {} levels",
+                                    kMaxConfigNesting),
+                        line_);
+    }
+  }
+
+  const std::string& source_;
+  std::vector<int> opened_; // what each open bracket added to depth_
+  int depth_ = 0;
+  int key_dots_ = 0; // dots of the key whose value follows its '='
+  int dots_ = 0;     // dots of the key being read
+  int line_ = 1;
+};
+
+toml::table parse_toml(std::string_view text, const std::string& source) {
+  try {
+    return toml::parse(text, source);
+  } catch (const toml::parse_error& error) {
+    const auto line = error.source().begin.line;
+    throw ConfigError(source, std::string(error.description()),
+                      line > 0 ? std::optional<int>(static_cast<int>(line)) : std::nullopt);
+  }
+}
+
+bool matches(std::string_view pattern, std::string_view name) {
+  if (pattern == "*") return true;
+  if (pattern.size() < 2 || !pattern.ends_with(".*")) return false;
+  const std::string_view prefix = pattern.substr(0, pattern.size() - 1); // keeps the '.'
+  return name.size() > prefix.size() && name.starts_with(prefix);
+}
+
+} // namespace
+
+Config parse_config(std::string_view toml_text, std::string_view source_name) {
+  const std::string source = source_name.empty() ? "<config>" : std::string(source_name);
+  NestingCheck(source).scan(toml_text);
+  const toml::table root = parse_toml(toml_text, source);
+  TableReader(root, "").allow_only({"broker", "database", "queues", "tasks", "schedules", "worker",
+                                    "pools", "alerts", "scheduler"});
+  // Queues first: every other section refers to them.
+  Config config;
+  config_detail::read_queues(root, config);
+  config_detail::read_scalar_sections(root, config);
+  config_detail::read_tasks(root, config);
+  config_detail::read_schedules(root, config);
+  config_detail::read_pools(root, config);
+  config_detail::read_alerts(root, config);
+  return config;
+}
+
+const QueueConfig* Config::queue(std::string_view name) const {
+  const auto it = std::find_if(queues.begin(), queues.end(),
+                               [&](const QueueConfig& q) { return q.name == name; });
+  return it == queues.end() ? nullptr : &*it;
+}
+
+TaskConfig Config::task(std::string_view name) const {
+  const TaskConfig* best = nullptr;
+  for (const TaskConfig& entry : tasks) {
+    if (entry.pattern == name) return entry;
+    if (matches(entry.pattern, name) &&
+        (best == nullptr || entry.pattern.size() > best->pattern.size())) {
+      best = &entry;
+    }
+  }
+  if (best != nullptr) return *best;
+  TaskConfig defaults;
+  defaults.queue = config_detail::default_task_queue(*this);
+  return defaults;
+}
+
+std::string_view to_string(QueueType type) {
+  switch (type) {
+    case QueueType::Classic:
+      return "classic";
+    case QueueType::Quorum:
+      return "quorum";
+  }
+  return "?";
+}
+
+std::string_view to_string(CatchUp catch_up) {
+  switch (catch_up) {
+    case CatchUp::Skip:
+      return "skip";
+    case CatchUp::Once:
+      return "once";
+    case CatchUp::All:
+      return "all";
+  }
+  return "?";
+}
+
+std::string_view to_string(PoolKind pool) {
+  switch (pool) {
+    case PoolKind::Process:
+      return "process";
+    case PoolKind::Thread:
+      return "thread";
+  }
+  return "?";
+}
+
+std::string_view to_string(LogFormat format) {
+  switch (format) {
+    case LogFormat::Text:
+      return "text";
+    case LogFormat::Json:
+      return "json";
+  }
+  return "?";
+}
+
+std::string_view to_string(AlertKind kind) {
+  switch (kind) {
+    case AlertKind::QueueDepth:
+      return "queue_depth";
+    case AlertKind::FailureRate:
+      return "failure_rate";
+    case AlertKind::Latency:
+      return "latency";
+  }
+  return "?";
+}
+
+} // namespace celeriac
