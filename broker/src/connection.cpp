@@ -3,6 +3,7 @@
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include "celeriac/broker/amqp_message.hpp"
@@ -121,19 +122,43 @@ void Connection::start_watching() {
   poll_ = new uv_poll_t;
   uv_poll_init_socket(loop_, poll_, amqp_get_sockfd(state_));
   poll_->data = this;
+  last_inbound_ = std::chrono::steady_clock::now();
   uv_poll_start(poll_, UV_READABLE, [](uv_poll_t* handle, int, int) {
-    static_cast<Connection*>(handle->data)->drain();
+    auto* self = static_cast<Connection*>(handle->data);
+    self->last_inbound_ = std::chrono::steady_clock::now();
+    self->drain();
   });
   heartbeat_ = new uv_timer_t;
   uv_timer_init(loop_, heartbeat_);
   heartbeat_->data = this;
-  const auto half =
-      std::max<std::uint64_t>(500, static_cast<std::uint64_t>(options_.heartbeat.count()) * 500);
+  const auto quarter =
+      std::max<std::uint64_t>(250, static_cast<std::uint64_t>(options_.heartbeat.count()) * 250);
   uv_timer_start(
-      heartbeat_, [](uv_timer_t* t) { static_cast<Connection*>(t->data)->drain(); }, half, half);
+      heartbeat_, [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_heartbeat_timer(); },
+      quarter, quarter);
   drainer_ = new uv_idle_t;
   uv_idle_init(loop_, drainer_);
   drainer_->data = this;
+}
+
+// Bytes waiting on the socket count as life even if rabbitmq-c, not the poll
+// callback, is the one to read them.
+bool Connection::socket_readable() const {
+  pollfd fd{amqp_get_sockfd(state_), POLLIN, 0};
+  return ::poll(&fd, 1, 0) > 0;
+}
+
+void Connection::on_heartbeat_timer() {
+  if (state_ == nullptr) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (socket_readable()) last_inbound_ = now;
+  const auto silence = now - last_inbound_;
+  if (options_.heartbeat.count() > 0 && silence > options_.heartbeat * 3 / 2) {
+    lose(fmt::format("missed heartbeats: nothing from the broker for {:.1f} s (heartbeat {} s)",
+                     std::chrono::duration<double>(silence).count(), options_.heartbeat.count()));
+    return;
+  }
+  drain();
 }
 
 void Connection::stop_watching() {

@@ -5,8 +5,11 @@
 // nothing else may touch the connection. Reading never blocks: a uv_poll on the
 // socket drains frames with amqp_simple_wait_frame_noblock until it times out,
 // and content frames are assembled here, so a half-arrived message waits for
-// the next poll. A timer at half the heartbeat interval lets rabbitmq-c send
-// heartbeats and notice a broker that went silent. Opening and synchronous
+// the next poll. A timer at a quarter of the heartbeat interval lets rabbitmq-c
+// send heartbeats, and notices a broker gone silent: RabbitMQ sends a
+// heartbeat every interval/2, so nothing received for 1.5 intervals (three
+// beats missed) loses the connection, well within two intervals of a freeze.
+// (Half the interval, as rabbitmq-c's own check uses, can take 2.5.) Opening and synchronous
 // RPCs (declare, qos, consume) block the loop for at most options.timeout.
 //
 // Errors: open() and check_reply() throw InfrastructureError (ChannelError when
@@ -121,6 +124,8 @@ class Connection {
   void content_frame(const amqp_frame_t& frame);
   void lose(const std::string& reason);
   void destroy_state();
+  void on_heartbeat_timer();
+  bool socket_readable() const;
 
   uv_loop_t* loop_;
   ConnectionOptions options_;
@@ -133,6 +138,7 @@ class Connection {
   std::unordered_map<amqp_channel_t, Content> partial_;
   bool blocked_ = false;
   bool draining_ = false;
+  std::chrono::steady_clock::time_point last_inbound_; // bytes last seen on the socket
   std::uint64_t generation_ = 0;
 };
 

@@ -1,0 +1,105 @@
+// The broker restarted or frozen under load: nothing is lost, the consumer
+// resumes by itself, and a frozen broker is noticed by missed heartbeats.
+// Stops and freezes the shared private RabbitMQ, so it runs alone (RUN_SERIAL).
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "broker_fixture.hpp"
+
+using namespace celeriac;
+using namespace celeriac::broker;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::filesystem::path kRoot = std::filesystem::path(__FILE__).parent_path() / ".." / "..";
+
+int services(const std::string& args) {
+  const std::string command =
+      (kRoot / "scripts" / "services").string() + " " + args + " >/dev/null";
+  return std::system(command.c_str());
+}
+
+pid_t broker_pid() {
+  std::ifstream in(kRoot / ".local" / "data" / "rabbitmq" / "rabbitmq.pid");
+  pid_t pid = 0;
+  in >> pid;
+  return pid;
+}
+
+} // namespace
+
+TEST_CASE("a broker restart in the middle of 20,000 publishes loses nothing") {
+  const std::string name = test::unique_name("celeriac.test.restart.");
+  test::BrokerFixture f({QueueSpec{name, false, 9}});
+  constexpr int kJobs = 20'000;
+  std::size_t confirmed = 0;
+  std::size_t failed = 0;
+  std::set<int> consumed;
+  std::size_t deliveries = 0;
+  f.broker->consume({name}, 200, [&](Delivery&& d) {
+    REQUIRE(d.job.has_value());
+    consumed.insert(d.job->args[0].get<int>());
+    ++deliveries;
+    f.broker->ack(d);
+  });
+  for (int i = 0; i < kJobs; ++i) {
+    f.broker->publish(test::test_job(name, i % 10, i), [&](const PublishResult& r) {
+      (r.status == PublishStatus::Confirmed ? confirmed : failed)++;
+    });
+  }
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return confirmed >= 2000; }, 60s));
+  // Restart the broker on another thread while this one keeps the loop running.
+  std::thread restart([] {
+    CHECK(services("down rabbitmq") == 0);
+    CHECK(services("up rabbitmq") == 0);
+  });
+  const bool all = test::run_until(
+      &f.loop, [&] { return confirmed + failed == kJobs && consumed.size() == kJobs; }, 240s);
+  restart.join();
+  CHECK(all);
+  CHECK(failed == 0);
+  CHECK(consumed.size() == kJobs);
+  CHECK(f.broker->reconnects() >= 1);
+  MESSAGE("duplicates delivered: ", deliveries - consumed.size(),
+          ", republished: ", f.broker->publisher().republished(),
+          ", reconnects: ", f.broker->reconnects());
+}
+
+TEST_CASE("a frozen broker (SIGSTOP) is noticed within two heartbeat intervals") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::optional<std::chrono::steady_clock::time_point> lost_at;
+  {
+    ConnectionOptions options;
+    options.url = test::required_env("CELERIAC_BROKER_URL");
+    options.heartbeat = 2s;
+    Connection connection(
+        &loop, options,
+        Connection::Handlers{.on_method = {}, .on_message = {}, .on_lost = [&](const std::string&) {
+                               lost_at = std::chrono::steady_clock::now();
+                             }});
+    connection.open();
+    test::run_until(
+        &loop, [] { return false; }, 3s); // heartbeats flowing both ways
+    const pid_t pid = broker_pid();
+    REQUIRE(pid > 0);
+    const auto frozen_at = std::chrono::steady_clock::now();
+    REQUIRE(::kill(pid, SIGSTOP) == 0);
+    const bool noticed = test::run_until(
+        &loop, [&] { return lost_at.has_value(); }, 10s);
+    ::kill(pid, SIGCONT);
+    REQUIRE(noticed);
+    const double seconds = std::chrono::duration<double>(*lost_at - frozen_at).count();
+    MESSAGE("frozen broker noticed after ", seconds, " s (heartbeat 2 s)");
+    CHECK(seconds <= 4.0);
+  }
+  CHECK(test::close_loop(&loop) == 0);
+}
