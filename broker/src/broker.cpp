@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "celeriac/broker/delay_routing.hpp"
+#include "celeriac/broker/management_api.hpp"
 
 namespace celeriac::broker {
 namespace {
@@ -47,6 +48,22 @@ Broker::~Broker() {
 void Broker::start() {
   stopped_ = false;
   connect();
+  apply_dead_letter_policies();
+}
+
+void Broker::apply_dead_letter_policies() {
+  if (!options_.management_url) return;
+  try {
+    ManagementApi api(*options_.management_url);
+    for (const auto& queue : options_.topology.queues) {
+      api.set_dead_letter_policy(connection_->url().vhost, queue.name);
+    }
+  } catch (const Error& e) {
+    spdlog::error(
+        "broker: dead-letter policies not set, broker-side drops will not reach "
+        "<queue>.dead: {}",
+        e.what());
+  }
 }
 
 void Broker::stop() {

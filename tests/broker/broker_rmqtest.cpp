@@ -5,6 +5,7 @@
 
 #include "broker_fixture.hpp"
 #include "celeriac/broker/depth_probe.hpp"
+#include "celeriac/broker/management_api.hpp"
 
 using namespace celeriac;
 using namespace celeriac::broker;
@@ -100,4 +101,31 @@ TEST_CASE("depth probe: ready and consumers by passive declare; a missing queue 
                   .has_value());
   // The channel the 404 closed was reopened: probing still works.
   CHECK(probe_queue(f.broker->connection(), Broker::kAdminChannel, name)->ready == 3);
+}
+
+TEST_CASE("with a management URL, start() sets each job queue's dead-letter policy") {
+  const std::string name = test::unique_name("celeriac.test.dlx.");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    BrokerOptions options;
+    options.connection.url = test::required_env("CELERIAC_BROKER_URL");
+    options.management_url = test::required_env("CELERIAC_MANAGEMENT_URL");
+    options.topology.delays = false;
+    options.topology.queues = {QueueSpec{name, false, 9}};
+    Broker broker(&loop, options);
+    broker.start();
+    ManagementApi api(*options.management_url);
+    const auto policy = api.policy("/", dead_letter_policy_name(name));
+    REQUIRE(policy.has_value());
+    CHECK((*policy)["definition"]["dead-letter-routing-key"] == dead_letter_queue(name));
+    api.delete_policy("/", dead_letter_policy_name(name));
+    for (const auto& q : {name, dead_letter_queue(name)}) {
+      amqp_queue_delete(broker.connection().native(), Broker::kAdminChannel,
+                        amqp_cstring_bytes(q.c_str()), 0, 0);
+      broker.connection().check_reply(Broker::kAdminChannel, "queue.delete");
+    }
+    broker.stop();
+  }
+  CHECK(test::close_loop(&loop) == 0);
 }

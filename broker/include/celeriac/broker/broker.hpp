@@ -8,6 +8,10 @@
 // Threading: the loop's thread only. Start/stop: start() connects once and
 // throws InfrastructureError if it cannot; stop() is safe twice and before
 // start(), and fails outstanding publishes with "broker stopped".
+// With a management URL, start() also sets each job queue's dead-letter
+// policy over HTTP (blocking, once): call it before the loop carries work. If
+// the management API cannot be reached, that is logged as an error and start
+// goes on: the queues work, only broker-side drops are not dead-lettered.
 #pragma once
 
 #include <uv.h>
@@ -28,6 +32,7 @@ namespace celeriac::broker {
 
 struct BrokerOptions {
   ConnectionOptions connection;
+  std::optional<std::string> management_url; // enables the dead-letter policies
   TopologySpec topology;
   std::size_t confirm_window = 1000;
   CodecLimits limits;
@@ -67,6 +72,7 @@ class Broker final : public JobBroker {
 
  private:
   void connect();
+  void apply_dead_letter_policies();
   void on_lost(const std::string& reason);
   void schedule_reconnect();
 
