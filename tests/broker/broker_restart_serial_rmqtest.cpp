@@ -1,6 +1,7 @@
-// The broker restarted or frozen under load: nothing is lost, the consumer
-// resumes by itself, and a frozen broker is noticed by missed heartbeats.
-// Stops and freezes the shared private RabbitMQ, so it runs alone (RUN_SERIAL).
+// The broker restarted, frozen or out of memory under load: nothing is lost,
+// the consumer resumes by itself, a frozen broker is noticed by missed
+// heartbeats, and publishers wait while the broker blocks them. Stops, freezes
+// and alarms the shared private RabbitMQ, so it runs alone (RUN_SERIAL).
 #include <doctest/doctest.h>
 
 #include <csignal>
@@ -102,4 +103,36 @@ TEST_CASE("a frozen broker (SIGSTOP) is noticed within two heartbeat intervals")
     CHECK(seconds <= 4.0);
   }
   CHECK(test::close_loop(&loop) == 0);
+}
+
+TEST_CASE("while a memory alarm blocks the connection, publishes wait; they confirm after") {
+  const std::string name = test::unique_name("celeriac.test.blocked.");
+  test::BrokerFixture f({QueueSpec{name, false, 9}});
+  REQUIRE(services("rabbitmqctl set_vm_memory_high_watermark 0.000001") == 0);
+  std::size_t confirmed = 0;
+  bool saw_blocked = false;
+  auto publish_one = [&](int i) {
+    f.broker->publish(test::test_job(name, 0, i), [&](const PublishResult& r) {
+      CHECK(r.status == PublishStatus::Confirmed);
+      ++confirmed;
+    });
+  };
+  // The broker blocks a connection when it next publishes under an alarm.
+  publish_one(0);
+  const bool blocked = test::run_until(
+      &f.loop, [&] { return saw_blocked = f.broker->connection().blocked(); }, 30s);
+  for (int i = 1; i < 10; ++i)
+    publish_one(i);
+  test::run_until(
+      &f.loop, [] { return false; }, 1s);
+  const std::size_t waiting = f.broker->publisher().waiting();
+  const std::size_t confirmed_while_blocked = confirmed;
+  REQUIRE(services("rabbitmqctl set_vm_memory_high_watermark 0.4") == 0);
+  CHECK(blocked);
+  CHECK(saw_blocked);
+  CHECK(confirmed_while_blocked == 0);
+  CHECK(waiting == 9); // held by the publisher, not written into a blocked socket
+  CHECK(test::run_until(
+      &f.loop, [&] { return confirmed == 10; }, 60s));
+  CHECK_FALSE(f.broker->connection().blocked());
 }
