@@ -1,5 +1,7 @@
 #include "celeriac/broker/consumer.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "celeriac/broker/amqp_message.hpp"
@@ -17,9 +19,22 @@ void Consumer::start(std::vector<std::string> queues, std::uint16_t prefetch,
   restart();
 }
 
+// A channel opened on this connection is closed first: opening it twice is a
+// connection error (504).
+void Consumer::open_fresh_channel() {
+  if (channel_generation_ == connection_.generation() && connection_.is_open()) {
+    amqp_channel_close(connection_.native(), channel_, AMQP_REPLY_SUCCESS);
+    connection_.check_reply(channel_, "channel.close");
+  }
+  connection_.open_channel(channel_);
+  channel_generation_ = connection_.generation();
+}
+
 void Consumer::restart() {
   tags_.clear();
-  connection_.open_channel(channel_);
+  outstanding_.clear();
+  ++epoch_;
+  open_fresh_channel();
   amqp_basic_qos(connection_.native(), channel_, 0, prefetch_, 0);
   connection_.check_reply(channel_, "basic.qos");
   for (const auto& queue : queues_) {
@@ -41,17 +56,24 @@ void Consumer::cancel() {
 }
 
 bool Consumer::current(const Delivery& delivery) const {
-  return connection_.is_open() && delivery.generation == connection_.generation();
+  return connection_.is_open() && channel_generation_ == connection_.generation() &&
+         delivery.generation == epoch_ && outstanding_.contains(delivery.tag);
 }
 
 bool Consumer::ack(const Delivery& delivery, bool multiple) {
   if (!current(delivery)) return false;
+  if (multiple) {
+    outstanding_.erase(outstanding_.begin(), outstanding_.upper_bound(delivery.tag));
+  } else {
+    outstanding_.erase(delivery.tag);
+  }
   return connection_.check_status(
       amqp_basic_ack(connection_.native(), channel_, delivery.tag, multiple ? 1 : 0), "basic.ack");
 }
 
 bool Consumer::reject(const Delivery& delivery, bool requeue) {
   if (!current(delivery)) return false;
+  outstanding_.erase(delivery.tag);
   return connection_.check_status(
       amqp_basic_reject(connection_.native(), channel_, delivery.tag, requeue ? 1 : 0),
       "basic.reject");
@@ -60,7 +82,8 @@ bool Consumer::reject(const Delivery& delivery, bool requeue) {
 void Consumer::on_message(InboundMessage&& message) {
   Delivery d;
   d.tag = message.delivery_tag;
-  d.generation = connection_.generation();
+  d.generation = epoch_;
+  outstanding_.insert(d.tag);
   d.redelivered = message.redelivered;
   auto it = std::find(tags_.begin(), tags_.end(), message.consumer_tag);
   d.preference =
@@ -77,6 +100,19 @@ void Consumer::on_message(InboundMessage&& message) {
 }
 
 void Consumer::on_method(const amqp_method_t& method) {
+  if (method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+    // The Connection has answered close-ok; the broker requeued our unacked deliveries.
+    const auto* close = static_cast<amqp_channel_close_t*>(method.decoded);
+    spdlog::error("broker closed the consumer channel: {} {}; subscribing again", close->reply_code,
+                  to_string(close->reply_text));
+    channel_generation_ = 0; // closed already: open without closing
+    try {
+      restart();
+    } catch (const InfrastructureError& e) {
+      spdlog::error("consumer: subscribing again failed: {}", e.what());
+    }
+    return;
+  }
   if (method.id != AMQP_BASIC_CANCEL_METHOD) return;
   const auto* cancel = static_cast<amqp_basic_cancel_t*>(method.decoded);
   const std::string tag = to_string(cancel->consumer_tag);

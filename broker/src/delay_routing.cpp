@@ -42,8 +42,14 @@ std::string delay_level_binding(int level, bool bit) {
   return key;
 }
 
+// Exactly 28 bit-words, then the whole queue name: "#.<queue>" would also
+// match every queue whose name ends in ".<queue>" and deliver the job twice.
 std::string delay_delivery_binding(std::string_view queue) {
-  return fmt::format("#.{}", queue);
+  std::string key;
+  key.reserve(kDelayLevels * 2 + queue.size());
+  for (int level = 0; level < kDelayLevels; ++level) key += "*.";
+  key += queue;
+  return key;
 }
 
 bool parse_delay_routing_key(std::string_view key, std::uint32_t& seconds, std::string& queue) {

@@ -129,3 +129,45 @@ TEST_CASE("with a management URL, start() sets each job queue's dead-letter poli
   }
   CHECK(test::close_loop(&loop) == 0);
 }
+
+TEST_CASE("acks the broker would punish are refused, and the consumer keeps delivering") {
+  const std::string name = test::unique_name("celeriac.test.ack.");
+  test::BrokerFixture f({QueueSpec{name, false, 9}});
+  f.publish_all({test::test_job(name, 0, 1)});
+  std::vector<Delivery> got;
+  f.broker->consume({name}, 10, [&](Delivery&& d) { got.push_back(std::move(d)); });
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return got.size() == 1; }, 10s));
+  CHECK(f.broker->ack(got[0]));
+  CHECK_FALSE(f.broker->ack(got[0]));          // already acked
+  CHECK_FALSE(f.broker->reject(got[0], true)); // and not rejectable either
+  Delivery unknown = got[0];
+  unknown.tag = 9999;
+  CHECK_FALSE(f.broker->ack(unknown));
+  f.publish_all({test::test_job(name, 0, 2)});
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return got.size() == 2; }, 10s));
+  CHECK(got[1].job->args[0] == 2);
+  CHECK(f.broker->ack(got[1]));
+  CHECK(f.broker->reconnects() == 0);
+}
+
+TEST_CASE("a second consume() replaces the first subscription on the same connection") {
+  const std::string first = test::unique_name("celeriac.test.first.");
+  const std::string second = test::unique_name("celeriac.test.second.");
+  test::BrokerFixture f({QueueSpec{first, false, 9}, QueueSpec{second, false, 9}});
+  std::vector<std::string> from;
+  f.broker->consume({first}, 1, [&](Delivery&& d) { from.push_back(d.queue); });
+  f.broker->consume({second}, 1, [&](Delivery&& d) {
+    from.push_back(d.queue);
+    CHECK(f.broker->ack(d));
+  });
+  f.publish_all({test::test_job(first, 0, 1), test::test_job(second, 0, 2)});
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return !from.empty(); }, 10s));
+  test::run_until(
+      &f.loop, [] { return false; }, std::chrono::milliseconds(300));
+  CHECK(from == std::vector<std::string>{second});
+  CHECK(f.broker->connected());
+  CHECK(f.broker->reconnects() == 0);
+}

@@ -41,3 +41,23 @@ TEST_CASE("delayed jobs arrive within 1 s of their due time") {
     CHECK(late < 1.0);
   }
 }
+
+TEST_CASE("a delayed job reaches its own queue only, not one whose name is a dotted suffix") {
+  const std::string tail = test::unique_name("x");
+  const std::string suffix = "celeriac.test." + tail; // "X"
+  const std::string full = "jira." + suffix;          // "jira.X"
+  test::BrokerFixture f({QueueSpec{suffix, false, 9}, QueueSpec{full, false, 9}}, true);
+  std::vector<std::string> arrived;
+  f.broker->consume({full, suffix}, 10, [&](Delivery&& d) {
+    arrived.push_back(d.queue);
+    f.broker->ack(d);
+  });
+  f.broker->publish_delayed(test::test_job(full, 0, 1), 1s, [](const PublishResult& r) {
+    CHECK(r.status == PublishStatus::Confirmed);
+  });
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return !arrived.empty(); }, 10s));
+  test::run_until(
+      &f.loop, [] { return false; }, 1s); // a copy would arrive in the same instant
+  CHECK(arrived == std::vector<std::string>{full});
+}

@@ -59,6 +59,9 @@ TEST_CASE("a delay of d seconds waits in exactly the levels of d's set bits") {
     CHECK(simulate(d, "default") == d);
   }
   CHECK(simulate(37, "jira.high") == 37); // queue names with dots still route
+  // ... and only to themselves: not to a queue whose name is a dotted suffix.
+  CHECK_FALSE(topic_match(delay_delivery_binding("high"), delay_routing_key(37, "jira.high")));
+  CHECK_FALSE(topic_match(delay_delivery_binding("jira.high"), delay_routing_key(37, "high")));
   std::mt19937 rng(7);
   for (int i = 0; i < 200; ++i) {
     const std::uint32_t d = rng() & kMaxDelaySeconds;

@@ -7,10 +7,15 @@
 // hands is never a high-priority job stuck behind a full prefetch of low ones.
 //
 // Each delivery carries the decoded job, or the decode error and the raw
-// message (to be dead-lettered with the reason). Acks name the connection
-// generation of the delivery: an ack or reject for a delivery of a connection
-// that has since been lost is refused (returns false) instead of acking an
-// unrelated message of the new connection. Threading: the loop thread only.
+// message (to be dead-lettered with the reason). A delivery belongs to one
+// opening of the consumer channel (its epoch). ack and reject refuse (return
+// false) what the broker would punish by closing the channel: a delivery of an
+// earlier channel or connection, whose tag now means nothing (the broker has
+// requeued it), or one already acked or rejected. If the broker closes the
+// channel anyway, it is reopened and the queues subscribed again.
+// Calling start() again replaces the subscription: the channel is closed (the
+// broker requeues what was not acked) and opened anew.
+// Threading: the loop thread only.
 #pragma once
 
 #include <amqp.h>
@@ -18,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,7 +34,7 @@ namespace celeriac::broker {
 
 struct Delivery {
   std::uint64_t tag = 0;
-  std::uint64_t generation = 0;
+  std::uint64_t generation = 0; // the consumer channel's epoch it came on
   bool redelivered = false;
   std::string queue;
   int preference = 0;
@@ -62,6 +68,7 @@ class Consumer {
 
  private:
   bool current(const Delivery& delivery) const;
+  void open_fresh_channel();
 
   Connection& connection_;
   amqp_channel_t channel_;
@@ -70,6 +77,9 @@ class Consumer {
   std::vector<std::string> tags_; // consumer tag per queue, same order
   std::uint16_t prefetch_ = 1;
   DeliveryHandler handler_;
+  std::uint64_t epoch_ = 0;              // one per opening of the channel
+  std::uint64_t channel_generation_ = 0; // the connection generation it was opened on
+  std::set<std::uint64_t> outstanding_;  // tags delivered and not yet acked or rejected
 };
 
 } // namespace celeriac::broker

@@ -10,7 +10,8 @@
 // Exchange k (topic) sends a message whose bit k is 1 into queue k (it waits
 // there 2^k s) and one whose bit k is 0 straight on to exchange k-1; queue k
 // dead-letters to exchange k-1 with the routing key unchanged. After level 0 the
-// delivery exchange routes "#.<queue>" to the destination queue. So the message
+// delivery exchange routes "*.*. … .*.<queue>" (28 words, then the name) to the
+// destination queue. So the message
 // waits exactly the levels of d's set bits. Pure: names and keys only.
 #pragma once
 
