@@ -1,5 +1,6 @@
 #include "celeriac/broker/broker.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -47,7 +48,15 @@ Broker::~Broker() {
 
 void Broker::start() {
   stopped_ = false;
-  connect();
+  try {
+    if (!connect()) throw InfrastructureError("the broker connection was lost while starting");
+  } catch (const std::exception& e) {
+    // A failed start leaves the broker stopped: publishes fail instead of waiting.
+    stopped_ = true;
+    uv_timer_stop(retry_timer_);
+    publisher_->stop(fmt::format("broker start failed: {}", e.what()));
+    throw;
+  }
   apply_dead_letter_policies();
 }
 
@@ -74,21 +83,24 @@ void Broker::stop() {
   connection_->close();
 }
 
-void Broker::connect() {
+// Returns false if the connection was lost on the way (a reconnect is then
+// already scheduled by on_lost). Every failure puts unconfirmed publishes back.
+bool Broker::connect() {
   try {
     connection_->open();
     connection_->open_channel(kAdminChannel);
     declare_topology(*connection_, kAdminChannel, options_.topology);
     publisher_->start();
+    if (!connection_->is_open()) return false;
     if (consuming_) consumer_->restart();
-  } catch (const ChannelError&) {
-    connection_->close(); // a refused declaration is a configuration problem: no retry loop
-    throw;
   } catch (const InfrastructureError&) {
+    publisher_->on_connection_lost();
     connection_->close();
     throw;
   }
+  if (!connection_->is_open()) return false;
   attempt_ = 0;
+  return true;
 }
 
 void Broker::on_lost(const std::string& reason) {
@@ -111,10 +123,10 @@ void Broker::schedule_reconnect() {
       [](uv_timer_t* timer) {
         auto* self = static_cast<Broker*>(timer->data);
         try {
-          self->connect();
+          if (!self->connect()) return; // lost again on the way: on_lost rescheduled
           ++self->reconnects_;
           spdlog::info("broker: reconnected to {}", self->connection_->url().redacted());
-        } catch (const InfrastructureError& e) {
+        } catch (const std::exception& e) { // a libuv callback: nothing may escape
           spdlog::warn("broker: reconnect failed: {}", e.what());
           if (!self->stopped_) self->schedule_reconnect();
         }
@@ -138,10 +150,12 @@ void Broker::publish(Outgoing outgoing) {
   publisher_->publish(std::move(outgoing));
 }
 
+// While disconnected only the subscription is recorded; connect() makes it.
 void Broker::consume(std::vector<std::string> queues, std::uint16_t prefetch,
                      DeliveryHandler handler) {
+  consumer_->configure(std::move(queues), prefetch, std::move(handler));
+  if (connection_->is_open()) consumer_->restart();
   consuming_ = true;
-  consumer_->start(std::move(queues), prefetch, std::move(handler));
 }
 
 bool Broker::ack(const Delivery& delivery, bool multiple) {

@@ -131,8 +131,9 @@ void Connection::start_watching() {
   heartbeat_ = new uv_timer_t;
   uv_timer_init(loop_, heartbeat_);
   heartbeat_->data = this;
+  heartbeat_seconds_ = amqp_get_heartbeat(state_); // negotiated: the broker may lower it
   const auto quarter =
-      std::max<std::uint64_t>(250, static_cast<std::uint64_t>(options_.heartbeat.count()) * 250);
+      std::max<std::uint64_t>(250, static_cast<std::uint64_t>(heartbeat_seconds_) * 250);
   uv_timer_start(
       heartbeat_, [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_heartbeat_timer(); },
       quarter, quarter);
@@ -153,9 +154,10 @@ void Connection::on_heartbeat_timer() {
   const auto now = std::chrono::steady_clock::now();
   if (socket_readable()) last_inbound_ = now;
   const auto silence = now - last_inbound_;
-  if (options_.heartbeat.count() > 0 && silence > options_.heartbeat * 3 / 2) {
+  const auto heartbeat = std::chrono::seconds(heartbeat_seconds_);
+  if (heartbeat_seconds_ > 0 && silence > heartbeat * 3 / 2) {
     lose(fmt::format("missed heartbeats: nothing from the broker for {:.1f} s (heartbeat {} s)",
-                     std::chrono::duration<double>(silence).count(), options_.heartbeat.count()));
+                     std::chrono::duration<double>(silence).count(), heartbeat_seconds_));
     return;
   }
   drain();
@@ -196,9 +198,15 @@ void Connection::drain_soon() {
   });
 }
 
+// Runs inside libuv callbacks, so nothing may escape it: a handler that
+// throws (a bug, or an RPC of its own failing) costs the connection, which
+// the owner re-establishes; unconfirmed and unacked work is redone.
 void Connection::drain() {
   if (state_ == nullptr || draining_) return;
-  draining_ = true;
+  struct Guard {
+    bool& flag;
+    ~Guard() { flag = false; }
+  } guard{draining_ = true};
   const std::uint64_t generation = generation_;
   while (state_ != nullptr && generation == generation_) {
     amqp_frame_t frame;
@@ -206,17 +214,21 @@ void Connection::drain() {
     const int rc = amqp_simple_wait_frame_noblock(state_, &frame, &zero);
     if (rc == AMQP_STATUS_TIMEOUT) break;
     if (rc != AMQP_STATUS_OK) {
-      draining_ = false;
       lose(amqp_error_string2(rc));
       return;
     }
-    dispatch(frame);
+    try {
+      dispatch(frame);
+    } catch (const std::exception& e) {
+      lose(fmt::format("a frame handler failed: {}", e.what()));
+      return;
+    }
   }
   if (state_ != nullptr) amqp_maybe_release_buffers(state_);
-  draining_ = false;
 }
 
 void Connection::open_channel(amqp_channel_t channel) {
+  if (state_ == nullptr) throw InfrastructureError("channel.open: not connected");
   amqp_channel_open(state_, channel);
   check_reply(channel, "channel.open");
 }

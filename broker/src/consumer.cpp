@@ -13,10 +13,15 @@ Consumer::Consumer(Connection& connection, amqp_channel_t channel, CodecLimits l
 
 void Consumer::start(std::vector<std::string> queues, std::uint16_t prefetch,
                      DeliveryHandler handler) {
+  configure(std::move(queues), prefetch, std::move(handler));
+  restart();
+}
+
+void Consumer::configure(std::vector<std::string> queues, std::uint16_t prefetch,
+                         DeliveryHandler handler) {
   queues_ = std::move(queues);
   prefetch_ = std::max<std::uint16_t>(prefetch, 1);
   handler_ = std::move(handler);
-  restart();
 }
 
 // A channel opened on this connection is closed first: opening it twice is a
@@ -32,6 +37,7 @@ void Consumer::open_fresh_channel() {
 
 void Consumer::restart() {
   tags_.clear();
+  epoch_tags_.clear();
   outstanding_.clear();
   ++epoch_;
   open_fresh_channel();
@@ -43,6 +49,7 @@ void Consumer::restart() {
                            0, 0, amqp_empty_table);
     connection_.check_reply(channel_, "basic.consume");
     tags_.push_back(to_string(ok->consumer_tag));
+    epoch_tags_.insert(tags_.back());
   }
 }
 
@@ -80,6 +87,9 @@ bool Consumer::reject(const Delivery& delivery, bool requeue) {
 }
 
 void Consumer::on_message(InboundMessage&& message) {
+  // A delivery the old channel sent before it closed (rabbitmq-c held it during
+  // the close RPC): the broker has requeued it, and its tag means nothing now.
+  if (!epoch_tags_.contains(message.consumer_tag)) return;
   Delivery d;
   d.tag = message.delivery_tag;
   d.generation = epoch_;

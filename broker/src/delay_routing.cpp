@@ -47,7 +47,8 @@ std::string delay_level_binding(int level, bool bit) {
 std::string delay_delivery_binding(std::string_view queue) {
   std::string key;
   key.reserve(kDelayLevels * 2 + queue.size());
-  for (int level = 0; level < kDelayLevels; ++level) key += "*.";
+  for (int level = 0; level < kDelayLevels; ++level)
+    key += "*.";
   key += queue;
   return key;
 }

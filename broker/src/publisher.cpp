@@ -1,10 +1,13 @@
 #include "celeriac/broker/publisher.hpp"
 
+#include <cassert>
 #include <charconv>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "celeriac/broker/amqp_message.hpp"
+#include "celeriac/broker/amqp_table.hpp"
 
 namespace celeriac::broker {
 
@@ -22,12 +25,88 @@ std::string_view to_string(PublishStatus status) {
   return "?";
 }
 
+namespace {
+
+constexpr std::size_t kShortString = 255;
+// Properties must fit in one frame (frame_max 131072 is negotiated at login).
+constexpr std::size_t kMaxEncodedHeaders = 131072 - 4096;
+
+std::optional<std::string> table_too_long(const HeaderTable& table) {
+  for (const auto& [key, value] : table) {
+    if (key.size() > kShortString)
+      return fmt::format("header name '{:.40}...' over 255 bytes", key);
+    if (const auto* inner = value.get_if<HeaderTable>()) {
+      if (auto why = table_too_long(*inner)) return why;
+    }
+  }
+  return std::nullopt;
+}
+
+// Why AMQP cannot carry O, or nullopt. Checked before a sequence number is
+// taken: once basic.publish's method frame is on the wire it cannot be undone.
+std::optional<std::string> unencodable(const Outgoing& o) {
+  const MessageProperties& p = o.message.properties;
+  for (const std::string* s :
+       {&o.exchange, &o.routing_key, &p.content_type, &p.content_encoding, &p.correlation_id}) {
+    if (s->size() > kShortString) return fmt::format("'{:.40}...' is over 255 bytes", *s);
+  }
+  for (const auto* s : {&p.reply_to, &p.expiration}) {
+    if (*s && (*s)->size() > kShortString) return "a message property is over 255 bytes";
+  }
+  if (auto why = table_too_long(o.message.headers)) return why;
+  amqp_pool_t pool;
+  init_amqp_pool(&pool, 4096);
+  amqp_table_t table = to_amqp_table(o.message.headers, pool);
+  std::vector<char> buffer(kMaxEncodedHeaders);
+  std::size_t offset = 0;
+  const int rc = amqp_encode_table(amqp_bytes_t{buffer.size(), buffer.data()}, &table, &offset);
+  empty_amqp_pool(&pool);
+  if (rc != AMQP_STATUS_OK) return "headers are larger than one AMQP frame";
+  return std::nullopt;
+}
+
+} // namespace
+
 Publisher::Publisher(Connection& connection, amqp_channel_t channel, std::size_t window)
     : connection_(connection), channel_(channel), window_(window == 0 ? 1 : window) {
   init_amqp_pool(&pool_, 4096);
+  deferred_idle_ = new uv_idle_t;
+  uv_idle_init(connection_.loop(), deferred_idle_);
+  deferred_idle_->data = this;
+}
+
+Publisher::~Publisher() {
+  empty_amqp_pool(&pool_);
+  uv_close(reinterpret_cast<uv_handle_t*>(deferred_idle_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+}
+
+void Publisher::fail_later(PublishCallback done, std::string reason) {
+  deferred_.emplace_back(std::move(done), PublishResult{PublishStatus::Failed, std::move(reason)});
+  uv_idle_start(deferred_idle_, [](uv_idle_t* idle) {
+    uv_idle_stop(idle);
+    auto* self = static_cast<Publisher*>(idle->data);
+    auto ready = std::move(self->deferred_);
+    self->deferred_.clear();
+    for (auto& [callback, result] : ready) {
+      if (callback) callback(result);
+    }
+  });
+}
+
+// Messages left unconfirmed by a connection that went away without
+// on_connection_lost (closed after a failed reconnect step) go back in front.
+void Publisher::requeue_unconfirmed() {
+  for (auto it = unconfirmed_.rbegin(); it != unconfirmed_.rend(); ++it) {
+    it->second.returned = false;
+    waiting_.push_front(std::move(it->second));
+  }
+  unconfirmed_.clear();
 }
 
 void Publisher::start() {
+  requeue_unconfirmed();
+  closed_ = false;
   connection_.open_channel(channel_);
   amqp_confirm_select(connection_.native(), channel_);
   connection_.check_reply(channel_, "confirm.select");
@@ -38,6 +117,7 @@ void Publisher::start() {
 
 void Publisher::stop(const std::string& reason) {
   started_ = false;
+  closed_ = true;
   std::deque<InFlight> outstanding;
   for (auto& [tag, flight] : unconfirmed_)
     outstanding.push_back(std::move(flight));
@@ -52,6 +132,14 @@ void Publisher::stop(const std::string& reason) {
 }
 
 void Publisher::publish(Outgoing outgoing) {
+  if (closed_) {
+    fail_later(std::move(outgoing.done), "the publisher is stopped");
+    return;
+  }
+  if (auto why = unencodable(outgoing)) {
+    fail_later(std::move(outgoing.done), "cannot be sent over AMQP: " + *why);
+    return;
+  }
   waiting_.push_back(InFlight{std::move(outgoing), false, {}, false});
   flush();
 }
@@ -60,7 +148,8 @@ void Publisher::flush() {
   while (started_ && connection_.is_open() && !connection_.blocked() && !waiting_.empty() &&
          unconfirmed_.size() < window_) {
     const std::uint64_t seq = next_seq_++;
-    auto [it, inserted] = unconfirmed_.emplace(seq, std::move(waiting_.front()));
+    auto [it, inserted] = unconfirmed_.try_emplace(seq, std::move(waiting_.front()));
+    assert(inserted && "confirm sequence numbers restart only with an empty unconfirmed map");
     waiting_.pop_front();
     if (!send(it->second, seq)) return; // the connection is gone; on_connection_lost requeued
   }
@@ -146,12 +235,7 @@ void Publisher::on_return(InboundMessage&& returned) {
 
 void Publisher::on_connection_lost() {
   started_ = false;
-  // Unconfirmed messages go back in front of those never sent, in publish order.
-  for (auto it = unconfirmed_.rbegin(); it != unconfirmed_.rend(); ++it) {
-    it->second.returned = false;
-    waiting_.push_front(std::move(it->second));
-  }
-  unconfirmed_.clear();
+  requeue_unconfirmed(); // in front of those never sent, in publish order
 }
 
 } // namespace celeriac::broker

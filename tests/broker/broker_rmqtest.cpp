@@ -171,3 +171,53 @@ TEST_CASE("a second consume() replaces the first subscription on the same connec
   CHECK(f.broker->connected());
   CHECK(f.broker->reconnects() == 0);
 }
+
+TEST_CASE("consume() before start() records the subscription; start() makes it") {
+  const std::string name = test::unique_name("celeriac.test.early.");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    BrokerOptions options;
+    options.connection.url = test::required_env("CELERIAC_BROKER_URL");
+    options.topology.delays = false;
+    options.topology.queues = {QueueSpec{name, false, 9}};
+    Broker broker(&loop, options);
+    std::vector<int> seen;
+    broker.consume({name}, 1, [&](Delivery&& d) {
+      seen.push_back(d.job->args[0].get<int>());
+      broker.ack(d);
+    });
+    broker.start();
+    broker.publish(test::test_job(name, 0, 7), [](const PublishResult&) {});
+    CHECK(test::run_until(
+        &loop, [&] { return seen.size() == 1; }, 10s));
+    for (const auto& q : {name, dead_letter_queue(name)}) {
+      amqp_queue_delete(broker.connection().native(), Broker::kAdminChannel,
+                        amqp_cstring_bytes(q.c_str()), 0, 0);
+      broker.connection().check_reply(Broker::kAdminChannel, "queue.delete");
+    }
+    broker.stop();
+  }
+  CHECK(test::close_loop(&loop) == 0);
+}
+
+TEST_CASE("a failed start() leaves the broker stopped: publishes fail, none wait forever") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    BrokerOptions options;
+    options.connection.url = "amqp://guest:guest@127.0.0.1:1/%2f"; // nothing listens there
+    options.connection.timeout = 1s;
+    Broker broker(&loop, options);
+    std::optional<PublishResult> queued_before;
+    broker.publish(test::test_job("q", 0, 1), [&](const PublishResult& r) { queued_before = r; });
+    CHECK_THROWS_AS(broker.start(), InfrastructureError);
+    std::optional<PublishResult> after;
+    broker.publish(test::test_job("q", 0, 2), [&](const PublishResult& r) { after = r; });
+    REQUIRE(test::run_until(
+        &loop, [&] { return queued_before.has_value() && after.has_value(); }, 5s));
+    CHECK(queued_before->status == PublishStatus::Failed);
+    CHECK(after->status == PublishStatus::Failed);
+  }
+  CHECK(test::close_loop(&loop) == 0);
+}

@@ -55,6 +55,8 @@ struct Fixture {
     }
     publisher->stop("test over");
     connection->close();
+    publisher.reset();
+    connection.reset();
     CHECK(test::close_loop(&loop) == 0);
   }
 
@@ -160,4 +162,42 @@ TEST_CASE("a wrong password is an error that does not show the password") {
     }
   }
   CHECK(test::close_loop(&loop) == 0);
+}
+
+TEST_CASE("a message AMQP cannot carry fails alone, after the call; the connection stays") {
+  Fixture f(10);
+  std::vector<PublishResult> results;
+  Message too_big = message_of(10, 0);
+  too_big.headers.set("x-huge", std::string(200 * 1024, 'h'));
+  bool returned_from_call = false;
+  f.publisher->publish(
+      Outgoing{"", std::string(300, 'q'), message_of(10, 0), [&](const PublishResult& r) {
+                 CHECK(returned_from_call);
+                 results.push_back(r);
+               }});
+  f.publisher->publish(
+      Outgoing{"", f.queue, too_big, [&](const PublishResult& r) { results.push_back(r); }});
+  f.publisher->publish(Outgoing{"", f.queue, message_of(10, 0),
+                                [&](const PublishResult& r) { results.push_back(r); }});
+  returned_from_call = true;
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return results.size() == 3; }, 10s));
+  CHECK(results[0].status == PublishStatus::Failed);
+  CHECK(results[0].detail.find("over 255 bytes") != std::string::npos);
+  CHECK(results[1].status == PublishStatus::Failed);
+  CHECK(results[1].detail.find("larger than one AMQP frame") != std::string::npos);
+  CHECK(results[2].status == PublishStatus::Confirmed);
+  CHECK(f.connection->is_open());
+}
+
+TEST_CASE("after stop(), a publish fails instead of waiting forever") {
+  Fixture f(10);
+  f.publisher->stop("stopped by the test");
+  std::optional<PublishResult> result;
+  f.publisher->publish(
+      Outgoing{"", f.queue, message_of(10, 0), [&](const PublishResult& r) { result = r; }});
+  CHECK_FALSE(result.has_value()); // never inside the call
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return result.has_value(); }, 5s));
+  CHECK(result->status == PublishStatus::Failed);
 }

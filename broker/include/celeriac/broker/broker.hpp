@@ -71,7 +71,7 @@ class Broker final : public JobBroker {
   static constexpr amqp_channel_t kAdminChannel = 3;
 
  private:
-  void connect();
+  bool connect();
   void apply_dead_letter_policies();
   void on_lost(const std::string& reason);
   void schedule_reconnect();

@@ -138,6 +138,7 @@ class Connection {
   std::unordered_map<amqp_channel_t, Content> partial_;
   bool blocked_ = false;
   bool draining_ = false;
+  int heartbeat_seconds_ = 0;                          // as negotiated at login
   std::chrono::steady_clock::time_point last_inbound_; // bytes last seen on the socket
   std::uint64_t generation_ = 0;
 };

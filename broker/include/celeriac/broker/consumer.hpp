@@ -52,6 +52,8 @@ class Consumer {
   // Opens the channel, sets QoS and subscribes to QUEUES (most preferred
   // first). Call again after a reconnect to subscribe anew. Throws InfrastructureError.
   void start(std::vector<std::string> queues, std::uint16_t prefetch, DeliveryHandler handler);
+  // Records the subscription without talking to the broker; restart() makes it.
+  void configure(std::vector<std::string> queues, std::uint16_t prefetch, DeliveryHandler handler);
   // Stops the broker from delivering more (basic.cancel); unacked deliveries stay ours.
   void cancel();
   // After a reconnect: subscribes the same queues again.
@@ -80,6 +82,7 @@ class Consumer {
   std::uint64_t epoch_ = 0;              // one per opening of the channel
   std::uint64_t channel_generation_ = 0; // the connection generation it was opened on
   std::set<std::uint64_t> outstanding_;  // tags delivered and not yet acked or rejected
+  std::set<std::string> epoch_tags_;     // consumer tags of this opening (cancel keeps them)
 };
 
 } // namespace celeriac::broker

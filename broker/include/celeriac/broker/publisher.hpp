@@ -8,7 +8,10 @@
 // the connection (a resource alarm), nothing is sent: callers' messages wait.
 //
 // Each publish completes exactly once: Confirmed, Nacked, Returned, or Failed
-// (stop() with messages outstanding). When the connection is lost, messages
+// (stop() with messages outstanding, a publish after stop(), or a message
+// AMQP cannot carry: a name or property over 255 bytes, headers over a frame).
+// Failures found in publish() are reported from the loop afterwards, never
+// inside the call. When the connection is lost, messages
 // not yet confirmed go back, in their order, to the front of the queue, and
 // start() on the new connection sends them again: at-least-once; job ids make
 // the duplicates harmless.
@@ -50,6 +53,9 @@ std::string_view to_string(PublishStatus status);
 class Publisher {
  public:
   Publisher(Connection& connection, amqp_channel_t channel, std::size_t window);
+  ~Publisher();
+  Publisher(const Publisher&) = delete;
+  Publisher& operator=(const Publisher&) = delete;
 
   // Opens the channel in confirm mode and sends what is waiting (after a
   // reconnect: what was unconfirmed). Throws InfrastructureError.
@@ -78,6 +84,8 @@ class Publisher {
   };
 
   void flush();
+  void requeue_unconfirmed();
+  void fail_later(PublishCallback done, std::string reason);
   void on_channel_closed(const amqp_method_t& method);
   bool send(InFlight& flight, std::uint64_t seq);
   void complete(std::uint64_t tag, bool multiple, PublishStatus status);
@@ -90,7 +98,10 @@ class Publisher {
   std::map<std::uint64_t, InFlight> unconfirmed_; // by delivery tag (confirm sequence number)
   std::deque<InFlight> waiting_;
   std::uint64_t republished_ = 0;
+  bool closed_ = false; // stop() was called and start() not since
   amqp_pool_t pool_{};
+  std::deque<std::pair<PublishCallback, PublishResult>> deferred_; // run by deferred_idle_
+  uv_idle_t* deferred_idle_ = nullptr;                             // freed in its close callback
 };
 
 } // namespace celeriac::broker
