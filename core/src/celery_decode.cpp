@@ -6,7 +6,9 @@
 #include <fmt/format.h>
 
 #include "celeriac/core/celery_protocol.hpp"
+#include "celeriac/core/enqueue_options.hpp"
 #include "celeriac/core/error.hpp"
+#include "celeriac/core/utf8.hpp"
 
 namespace celeriac {
 namespace {
@@ -35,9 +37,28 @@ const HeaderValue* present(const HeaderTable& headers, std::string_view name) {
 std::optional<std::string> text_header(const HeaderTable& headers, std::string_view name) {
   const HeaderValue* v = present(headers, name);
   if (v == nullptr) return std::nullopt;
-  if (const auto* s = v->get_if<std::string>()) return *s;
-  if (const auto* b = v->get_if<ByteString>()) return b->bytes;
-  throw DecodeError(header_field(name), "must be a string");
+  const std::string* text = nullptr;
+  if (const auto* s = v->get_if<std::string>()) text = s;
+  if (const auto* b = v->get_if<ByteString>()) text = &b->bytes;
+  if (text == nullptr) throw DecodeError(header_field(name), "must be a string");
+  // AMQP does not check text; our records and events must be valid JSON.
+  if (!is_valid_utf8(*text)) throw DecodeError(header_field(name), "is not valid UTF-8");
+  return *text;
+}
+
+// Unknown headers are kept and later written as JSON, so their text must be UTF-8.
+void check_utf8(const HeaderValue& value, const std::string& field) {
+  if (const auto* s = value.get_if<std::string>()) {
+    if (!is_valid_utf8(*s)) throw DecodeError(field, "is not valid UTF-8");
+  } else if (const auto* a = value.get_if<HeaderArray>()) {
+    for (const auto& v : *a)
+      check_utf8(v, field);
+  } else if (const auto* t = value.get_if<HeaderTable>()) {
+    for (const auto& [key, v] : *t) {
+      if (!is_valid_utf8(key)) throw DecodeError(field, "has a key that is not valid UTF-8");
+      check_utf8(v, field);
+    }
+  }
 }
 
 std::optional<JobId> id_header(const HeaderTable& headers, std::string_view name) {
@@ -104,6 +125,11 @@ void decode_headers(const HeaderTable& headers, Job& job) {
   if (!task || task->empty()) {
     throw DecodeError("headers.task", "missing (not a Celery protocol v2 message)");
   }
+  try {
+    validate_task_name(*task);
+  } catch (const InvalidInput& e) {
+    throw DecodeError("headers.task", e.reason());
+  }
   job.task = std::move(*task);
   auto id = id_header(headers, "id");
   if (!id) throw DecodeError("headers.id", "missing");
@@ -131,7 +157,10 @@ void decode_headers(const HeaderTable& headers, Job& job) {
     job.ignore_result = *b;
   }
   for (const auto& [key, value] : headers) {
-    if (!is_known_header(key)) job.extra_headers.set(key, value);
+    if (is_known_header(key)) continue;
+    if (!is_valid_utf8(key)) throw DecodeError("headers", "a header name is not valid UTF-8");
+    check_utf8(value, header_field(key));
+    job.extra_headers.set(key, value);
   }
 }
 

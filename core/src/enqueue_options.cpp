@@ -16,7 +16,9 @@ void validate_priority(int priority) {
 
 void validate_queue(const std::string& queue) {
   if (queue.empty()) throw InvalidInput("queue", "must not be empty");
-  if (queue.size() > 255) throw InvalidInput("queue", "longer than 255 bytes");
+  if (queue.size() > kMaxQueueNameLength) {
+    throw InvalidInput("queue", fmt::format("longer than {} bytes", kMaxQueueNameLength));
+  }
 }
 
 std::optional<Timestamp> resolve_eta(const EnqueueOptions& o, Timestamp now) {

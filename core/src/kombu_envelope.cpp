@@ -4,6 +4,7 @@
 
 #include "celeriac/core/celery_protocol.hpp"
 #include "celeriac/core/job_id.hpp"
+#include "celeriac/core/utf8.hpp"
 
 namespace celeriac {
 namespace {
@@ -26,15 +27,6 @@ std::optional<std::string> base64_decode(const std::string& text) {
     }
   }
   return out;
-}
-
-bool is_valid_utf8(const std::string& text) {
-  try {
-    (void)nlohmann::json(text).dump();
-    return true;
-  } catch (const nlohmann::json::type_error&) {
-    return false;
-  }
 }
 
 // The canonical UUID text of a kombu uuid value: "hex" or {"hex": "..."}.

@@ -72,7 +72,8 @@ std::optional<int> offset(std::string_view text, std::size_t& pos) {
 std::optional<Timestamp> parse_iso8601(std::string_view text) {
   std::size_t pos = 0;
   auto year = digits(text, pos, 4);
-  if (!year || !expect(text, pos, '-')) return std::nullopt;
+  // Year 0 would format as "-001" after an offset moves it back: out of range.
+  if (!year || *year < 1 || !expect(text, pos, '-')) return std::nullopt;
   auto month = digits(text, pos, 2);
   if (!month || !expect(text, pos, '-')) return std::nullopt;
   auto day = digits(text, pos, 2);

@@ -167,6 +167,21 @@ TEST_CASE("decode errors name what was wrong") {
   CHECK(decode_error(m) == "headers.root_id: bad UUID 'nope'");
 
   m = valid_message();
+  m.headers.set("task", "demo\xff.add");
+  CHECK(decode_error(m) == "headers.task: is not valid UTF-8");
+  m.headers.set("task", "demo add");
+  CHECK(decode_error(m) == "headers.task: 'demo add' contains a space or control character");
+  m = valid_message();
+  m.headers.set("x-note", HeaderArray{"ok", "\xc0\xaf"}); // an overlong '/'
+  CHECK(decode_error(m) == "headers.x-note: is not valid UTF-8");
+  m = valid_message();
+  m.headers.set("origin", "\xed\xa0\x80@host"); // a UTF-16 surrogate
+  CHECK(decode_error(m) == "headers.origin: is not valid UTF-8");
+  m = valid_message();
+  m.headers.set("eta", "0000-01-01T00:30:00+01:00");
+  CHECK(decode_error(m) == "headers.eta: bad timestamp '0000-01-01T00:30:00+01:00'");
+
+  m = valid_message();
   m.properties.content_type = "application/x-python-serialize";
   CHECK(decode_error(m) ==
         "content_type: 'application/x-python-serialize' is not accepted: celeriac reads "

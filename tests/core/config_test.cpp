@@ -239,7 +239,7 @@ TEST_CASE("queue checks") {
         "line 3: queues.q.depth_critical: must be at least depth_warning (10), got 5");
   CHECK(error_of("[queues.q]\ntime_to_process = \"0s\"\n") ==
         "line 2: queues.q.time_to_process: must be longer than 0s");
-  CHECK(error_of("[queues." + std::string(201, 'q') + "]\n").find("at most 200 bytes") !=
+  CHECK(error_of("[queues." + std::string(200, 'q') + "]\n").find("at most 199 bytes") !=
         std::string::npos);
 }
 

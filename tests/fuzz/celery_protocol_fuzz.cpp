@@ -47,5 +47,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const celeriac::Job third = celeriac::decode_job(celeriac::encode_job(second), "fuzz");
   if (!(second == third)) __builtin_trap();
   if (second.id != first.id || second.task != first.task) __builtin_trap();
+  // Whatever decodes must be writable as JSON (records, events, logs): dump() throws otherwise.
+  (void)nlohmann::json{{"task", second.task},
+                       {"origin", second.origin.value_or("")},
+                       {"shadow", second.shadow.value_or("")}}
+      .dump();
+  (void)celeriac::to_json(second.extra_headers).dump();
   return 0;
 }

@@ -20,9 +20,14 @@
 #include <string>
 #include <string_view>
 
+#include "celeriac/core/job.hpp"
+
 namespace celeriac::broker {
 
 inline constexpr int kDelayLevels = 28;
+static_assert(kMaxQueueNameLength + 2 * kDelayLevels <= 255,
+              "a delay routing key (28 bit-words + queue name) must fit an AMQP short string");
+
 // The longest delay the levels can express (about 8.5 years).
 inline constexpr std::uint32_t kMaxDelaySeconds = (1U << kDelayLevels) - 1;
 

@@ -25,14 +25,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "celeriac/core/job.hpp"
 #include "celeriac/core/retry_policy.hpp"
 #include "celeriac/core/time.hpp"
 
 namespace celeriac {
 
-// Longest queue name accepted: RabbitMQ allows 255 bytes, and celeriac derives
-// names such as "<queue>.dead" and delay levels from it.
-inline constexpr std::size_t kMaxQueueNameLength = 200;
 // Deepest nesting of tables, arrays and dotted keys a file may have; deeper
 // input is rejected before parsing so that no recursion over it can exhaust the stack.
 inline constexpr int kMaxConfigNesting = 32;

@@ -15,6 +15,9 @@ namespace celeriac {
 
 inline constexpr int kMinPriority = 0;
 inline constexpr int kMaxPriority = 9;
+// The longest queue name: an AMQP short string holds 255 bytes, and the delay
+// topology's routing key puts 28 two-byte bit-words before the queue name.
+inline constexpr std::size_t kMaxQueueNameLength = 255 - 2 * 28;
 
 struct Job {
   JobId id;
