@@ -15,6 +15,15 @@
 
 namespace celeriac::test {
 
+// Deletes job queue QUEUE and its dead-letter queue through BROKER's admin channel.
+inline void delete_job_queue(broker::Broker& broker, const std::string& queue) {
+  for (const auto& name : {queue, broker::dead_letter_queue(queue)}) {
+    amqp_queue_delete(broker.connection().native(), broker::Broker::kAdminChannel,
+                      amqp_cstring_bytes(name.c_str()), 0, 0);
+    broker.connection().check_reply(broker::Broker::kAdminChannel, "queue.delete");
+  }
+}
+
 struct BrokerFixture {
   uv_loop_t loop{};
   std::vector<std::string> queues;
@@ -35,13 +44,8 @@ struct BrokerFixture {
 
   ~BrokerFixture() {
     if (broker->connected()) {
-      for (const auto& q : queues) {
-        for (const auto& name : {q, broker::dead_letter_queue(q)}) {
-          amqp_queue_delete(broker->connection().native(), broker::Broker::kAdminChannel,
-                            amqp_cstring_bytes(name.c_str()), 0, 0);
-          broker->connection().check_reply(broker::Broker::kAdminChannel, "queue.delete");
-        }
-      }
+      for (const auto& q : queues)
+        delete_job_queue(*broker, q);
     }
     broker->stop();
     broker.reset();

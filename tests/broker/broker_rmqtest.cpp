@@ -120,11 +120,7 @@ TEST_CASE("with a management URL, start() sets each job queue's dead-letter poli
     REQUIRE(policy.has_value());
     CHECK((*policy)["definition"]["dead-letter-routing-key"] == dead_letter_queue(name));
     api.delete_policy("/", dead_letter_policy_name(name));
-    for (const auto& q : {name, dead_letter_queue(name)}) {
-      amqp_queue_delete(broker.connection().native(), Broker::kAdminChannel,
-                        amqp_cstring_bytes(q.c_str()), 0, 0);
-      broker.connection().check_reply(Broker::kAdminChannel, "queue.delete");
-    }
+    test::delete_job_queue(broker, name);
     broker.stop();
   }
   CHECK(test::close_loop(&loop) == 0);
@@ -191,11 +187,7 @@ TEST_CASE("consume() before start() records the subscription; start() makes it")
     broker.publish(test::test_job(name, 0, 7), [](const PublishResult&) {});
     CHECK(test::run_until(
         &loop, [&] { return seen.size() == 1; }, 10s));
-    for (const auto& q : {name, dead_letter_queue(name)}) {
-      amqp_queue_delete(broker.connection().native(), Broker::kAdminChannel,
-                        amqp_cstring_bytes(q.c_str()), 0, 0);
-      broker.connection().check_reply(Broker::kAdminChannel, "queue.delete");
-    }
+    test::delete_job_queue(broker, name);
     broker.stop();
   }
   CHECK(test::close_loop(&loop) == 0);
