@@ -7,7 +7,11 @@
 // - a queue delivers higher priorities first, FIFO within a priority;
 // - a consumer holds at most `prefetch` unacknowledged deliveries per queue;
 // - reject(requeue=true) puts a delivery back, to be delivered again with
-//   redelivered set; ack and reject(requeue=false) remove it;
+//   redelivered set; ack and reject(requeue=false) remove it. (On RabbitMQ
+//   with the dead-letter policy set, reject(requeue=false) also copies it to
+//   "<queue>.dead"; so to dead-letter a job with a reason, publish the reason-
+//   carrying copy to "<queue>.dead" and then ack, as DESIGN.md says: never
+//   reject, or the dead-letter queue holds it twice.)
 // - a delayed publish arrives no earlier than its delay;
 // - callbacks run on the implementation's loop thread, never re-entrantly
 //   inside publish/consume/ack calls.
