@@ -99,13 +99,16 @@ bool Broker::connect() {
     throw;
   }
   if (!connection_->is_open()) return false;
-  attempt_ = 0;
+  connected_at_ = std::chrono::steady_clock::now();
   return true;
 }
 
 void Broker::on_lost(const std::string& reason) {
   publisher_->on_connection_lost();
   if (stopped_) return;
+  // Backoff starts over only after a connection that lasted: one that dies
+  // right after each connect keeps backing off instead of retrying at the minimum.
+  if (std::chrono::steady_clock::now() - connected_at_ > options_.reconnect_max) attempt_ = 0;
   spdlog::warn("broker: connection lost ({}); reconnecting", reason);
   schedule_reconnect();
 }

@@ -83,8 +83,9 @@ class Broker final : public JobBroker {
   std::unique_ptr<Consumer> consumer_;
   bool consuming_ = false;
   bool stopped_ = true;
-  uv_timer_t* retry_timer_ = nullptr; // freed in its close callback
-  int attempt_ = 0;
+  uv_timer_t* retry_timer_ = nullptr;                  // freed in its close callback
+  int attempt_ = 0;                                    // reconnects since a lasting connection
+  std::chrono::steady_clock::time_point connected_at_; // when the current connection opened
   std::uint64_t reconnects_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
 };
