@@ -24,7 +24,9 @@ struct ScratchSchema {
   ScratchSchema& operator=(const ScratchSchema&) = delete;
   ~ScratchSchema() {
     try {
-      pqxx::work tx{conn};
+      // A connection of its own: CONN may have died with a server restart.
+      pqxx::connection fresh{database_url()};
+      pqxx::work tx{fresh};
       tx.exec0("drop schema if exists " + tx.quote_name(name) + " cascade");
       tx.commit();
     } catch (const std::exception& e) {
