@@ -85,6 +85,16 @@ std::optional<Jitter> parse_jitter(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<ErrorKind> parse_error_kind(std::string_view text) {
+  for (ErrorKind k : {ErrorKind::Network, ErrorKind::Timeout, ErrorKind::Http,
+                      ErrorKind::BrokerUnavailable, ErrorKind::DatabaseUnavailable,
+                      ErrorKind::WorkerLost, ErrorKind::Validation, ErrorKind::UnknownTask,
+                      ErrorKind::RetryRequested, ErrorKind::Unclassified}) {
+    if (to_string(k) == text) return k;
+  }
+  return std::nullopt;
+}
+
 std::optional<RetryOn> parse_retry_on(std::string_view text) {
   for (RetryOn r : {RetryOn::Transient, RetryOn::All, RetryOn::None}) {
     if (to_string(r) == text) return r;

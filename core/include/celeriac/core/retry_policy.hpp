@@ -78,6 +78,7 @@ std::string_view to_string(RetryOn retry_on);
 std::string_view to_string(ErrorKind kind);
 std::optional<Jitter> parse_jitter(std::string_view text);
 std::optional<RetryOn> parse_retry_on(std::string_view text);
+std::optional<ErrorKind> parse_error_kind(std::string_view text);
 
 struct RetryAt {
   Duration delay;
