@@ -1,0 +1,78 @@
+#include "celeriac/tasks/demo.hpp"
+
+#include <csignal>
+#include <random>
+#include <thread>
+
+#include "celeriac/core/error.hpp"
+
+namespace celeriac::tasks {
+namespace {
+
+// Argument INDEX, or kwarg NAME, as a number; InvalidInput naming it otherwise.
+double number_arg(const TaskContext& ctx, std::size_t index, const char* name) {
+  const nlohmann::json* value = nullptr;
+  if (ctx.args().is_array() && ctx.args().size() > index) value = &ctx.args()[index];
+  else if (ctx.kwargs().is_object() && ctx.kwargs().contains(name)) value = &ctx.kwargs()[name];
+  if (value == nullptr) throw InvalidInput(name, "missing");
+  if (!value->is_number()) throw InvalidInput(name, "must be a number, got " + value->dump());
+  return value->get<double>();
+}
+
+std::chrono::steady_clock::time_point deadline_after(double seconds) {
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+             std::chrono::duration<double>(std::max(0.0, seconds)));
+}
+
+nlohmann::json add(TaskContext& ctx) {
+  const nlohmann::json& args = ctx.args();
+  const nlohmann::json& a = args.size() > 0 ? args[0] : ctx.kwargs().value("a", nlohmann::json());
+  const nlohmann::json& b = args.size() > 1 ? args[1] : ctx.kwargs().value("b", nlohmann::json());
+  if (a.is_number_integer() && b.is_number_integer()) return a.get<std::int64_t>() + b.get<std::int64_t>();
+  return number_arg(ctx, 0, "a") + number_arg(ctx, 1, "b");
+}
+
+nlohmann::json sleep_for(TaskContext& ctx) {
+  const auto until = deadline_after(number_arg(ctx, 0, "seconds"));
+  while (std::chrono::steady_clock::now() < until) {
+    ctx.checkpoint();
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(10), until - std::chrono::steady_clock::now()));
+  }
+  return nullptr;
+}
+
+nlohmann::json fail(TaskContext& ctx) {
+  const double rate = number_arg(ctx, 0, "rate");
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  if (std::uniform_real_distribution<double>(0, 1)(rng) < rate)
+    throw TaskFailure(ErrorKind::Network, "demo.fail: simulated transient failure");
+  return "ok";
+}
+
+nlohmann::json crash(TaskContext&) {
+  std::raise(SIGKILL);
+  return nullptr;
+}
+
+nlohmann::json spin(TaskContext& ctx) {
+  const auto until = deadline_after(number_arg(ctx, 0, "seconds"));
+  volatile std::uint64_t sink = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < 10'000; ++i) sink = sink + static_cast<std::uint64_t>(i);
+  }
+  return nullptr;
+}
+
+} // namespace
+
+void register_demo_tasks(TaskRegistry& registry) {
+  registry.add("demo.add", add);
+  registry.add("demo.sleep", sleep_for);
+  registry.add("demo.fail", fail);
+  registry.add("demo.crash", crash);
+  registry.add("demo.spin", spin);
+}
+
+} // namespace celeriac::tasks
