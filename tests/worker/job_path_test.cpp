@@ -1,0 +1,259 @@
+// The job path on the FakeBroker, with a recorder and a runner the test
+// drives: what is recorded, what is published, and that a delivery is acked
+// only after its record committed and its follow-up message was confirmed.
+#include "celeriac/worker/job_path.hpp"
+
+#include <doctest/doctest.h>
+
+#include <deque>
+
+#include "celeriac/broker/fake_broker.hpp"
+#include "celeriac/tasks/demo.hpp"
+
+using namespace celeriac;
+using namespace celeriac::worker;
+using namespace std::chrono_literals;
+
+namespace {
+
+const Timestamp kStart = Timestamp{} + std::chrono::seconds(1'800'000'000);
+
+// Keeps every change; commits when the test says (or at once when `instant`).
+struct TestRecorder : StateRecorder {
+  bool instant = true;
+  bool fail = false;
+  std::vector<store::JobChange> changes;
+  std::deque<store::WriteCallback> waiting;
+  void record(store::JobChange change, store::WriteCallback done) override {
+    changes.push_back(std::move(change));
+    if (!done) return;
+    if (instant) done(store::WriteOutcome{!fail, fail ? "refused" : ""});
+    else waiting.push_back(std::move(done));
+  }
+  void commit_all() {
+    while (!waiting.empty()) {
+      auto done = std::move(waiting.front());
+      waiting.pop_front();
+      done(store::WriteOutcome{true, ""});
+    }
+  }
+  std::vector<JobState> states() const {
+    std::vector<JobState> out;
+    for (const auto& c : changes) out.push_back(c.state);
+    return out;
+  }
+};
+
+// Runs the task in-process when the test calls run_pending().
+struct TestRunner : TaskRunner {
+  std::deque<std::function<void()>> pending;
+  void run(const Job& job, const TaskDefinition& definition,
+           std::function<void(TaskOutcome)> done) override {
+    pending.push_back([job, &definition, done = std::move(done)] {
+      TaskContext context(job);
+      done(run_task(definition, context));
+    });
+  }
+  void run_pending() {
+    while (!pending.empty()) {
+      auto next = std::move(pending.front());
+      pending.pop_front();
+      next();
+    }
+  }
+};
+
+struct PathFixture {
+  broker::FakeBroker broker{kStart};
+  TestRecorder recorder;
+  TestRunner runner;
+  TaskRegistry registry;
+  std::vector<std::pair<Duration, std::function<void()>>> deferred;
+  std::unique_ptr<JobPath> path;
+  std::vector<broker::Delivery> dead;
+
+  PathFixture() {
+    broker.declare_queue("default");
+    broker.declare_queue("default.dead");
+    tasks::register_demo_tasks(registry);
+    TaskDefaults flaky;
+    flaky.retry.max_retries = 2;
+    flaky.retry.backoff = FixedBackoff{10s};
+    flaky.retry.jitter = Jitter::None;
+    registry.add("test.flaky", [](TaskContext&) -> nlohmann::json {
+      throw TaskFailure(ErrorKind::Network, "jira unreachable");
+    }, flaky);
+    JobPathOptions options;
+    options.worker_name = "test-host:1";
+    options.clock = [this] { return broker.now(); };
+    options.random = [] { return 0.5; };
+    options.defer = [this](Duration d, std::function<void()> fn) {
+      deferred.emplace_back(d, std::move(fn));
+    };
+    path = std::make_unique<JobPath>(broker, recorder, runner, registry, options);
+    broker.consume({"default"}, 10, [this](broker::Delivery&& d) { path->handle(std::move(d)); });
+    broker.consume({"default.dead"}, 100, [this](broker::Delivery&& d) {
+      broker.ack(d);
+      dead.push_back(std::move(d));
+    });
+  }
+
+  Job enqueue(const std::string& task, nlohmann::json args = nlohmann::json::array()) {
+    Job job;
+    JobId::Bytes bytes{};
+    bytes[0] = static_cast<std::uint8_t>(next_id++);
+    job.id = JobId::v4(bytes);
+    job.task = task;
+    job.queue = "default";
+    job.args = std::move(args);
+    return job;
+  }
+  void publish(const Job& job) {
+    broker.publish(job, [](const broker::PublishResult& r) {
+      REQUIRE(r.status == broker::PublishStatus::Confirmed);
+    });
+  }
+  // Runs broker and runner until neither has anything left.
+  void settle() {
+    do broker.run();
+    while (!runner.pending.empty() && (runner.run_pending(), true));
+    broker.run();
+  }
+  std::string dead_reason(std::size_t i) const {
+    const HeaderValue* reason = dead.at(i).raw.headers.find("x-celeriac-dead-reason");
+    return reason && reason->get_if<std::string>() ? *reason->get_if<std::string>() : "";
+  }
+  int next_id = 1;
+};
+
+} // namespace
+
+TEST_CASE("a job that succeeds is received, started, recorded SUCCESS, then acked") {
+  PathFixture f;
+  f.publish(f.enqueue("demo.add", {2, 3}));
+  f.settle();
+  CHECK(f.recorder.states() ==
+        std::vector<JobState>{JobState::Received, JobState::Started, JobState::Success});
+  CHECK(f.recorder.changes.back().result == nlohmann::json(5));
+  CHECK(f.recorder.changes.front().job.has_value()); // RECEIVED carries the description
+  CHECK(f.recorder.changes.back().worker == "test-host:1");
+  CHECK(f.broker.unacked("default") == 0);
+  CHECK(f.broker.depth("default") == 0);
+  CHECK(f.path->counters().succeeded == 1);
+}
+
+TEST_CASE("the ack waits for the commit of the outcome") {
+  PathFixture f;
+  f.recorder.instant = false;
+  f.publish(f.enqueue("demo.add", {1, 1}));
+  f.settle();
+  CHECK(f.broker.unacked("default") == 1);
+  f.recorder.commit_all();
+  f.broker.run();
+  CHECK(f.broker.unacked("default") == 0);
+}
+
+TEST_CASE("a record the store refuses sends the job back instead of acking it") {
+  PathFixture f;
+  f.recorder.fail = true;
+  f.publish(f.enqueue("demo.add", {1, 1}));
+  f.broker.run();
+  f.runner.run_pending(); // first attempt: its SUCCESS record fails
+  f.recorder.fail = false;
+  f.settle();             // redelivered, runs again, recorded
+  CHECK(f.path->counters().requeued == 1);
+  CHECK(f.path->counters().succeeded == 2);
+  CHECK(f.broker.unacked("default") == 0);
+  CHECK(f.broker.depth("default") == 0);
+}
+
+TEST_CASE("a transient failure retries after the policy's delay, then is dead-lettered") {
+  PathFixture f;
+  f.publish(f.enqueue("test.flaky"));
+  f.settle();
+  CHECK(f.recorder.states().back() == JobState::Retry);
+  CHECK(f.broker.unacked("default") == 0); // acked once the retry message was confirmed
+  CHECK(f.broker.delayed() == 1);
+  f.broker.advance(10s);
+  f.settle();
+  CHECK(f.recorder.changes.back().state == JobState::Retry);
+  CHECK(f.recorder.changes.back().retries == 1);
+  f.broker.advance(10s);
+  f.settle();
+  CHECK(f.recorder.changes.back().state == JobState::Failure);
+  CHECK(f.recorder.changes.back().retries == 2);
+  REQUIRE(f.dead.size() == 1);
+  CHECK(f.dead_reason(0).find("jira unreachable") != std::string::npos);
+  CHECK(f.broker.depth("default") == 0);
+  CHECK(f.broker.unacked("default") == 0);
+}
+
+TEST_CASE("an unknown task is recorded FAILURE and dead-lettered with the reason") {
+  PathFixture f;
+  f.publish(f.enqueue("no.such.task"));
+  f.settle();
+  REQUIRE(f.recorder.changes.size() == 1);
+  CHECK(f.recorder.changes[0].state == JobState::Failure);
+  CHECK(f.recorder.changes[0].error->type == "UnknownTask");
+  REQUIRE(f.dead.size() == 1);
+  CHECK(f.dead_reason(0) == "unknown task 'no.such.task'");
+  CHECK(f.broker.unacked("default") == 0);
+}
+
+TEST_CASE("an undecodable message is dead-lettered with the codec's reason") {
+  PathFixture f;
+  broker::Outgoing garbage;
+  garbage.routing_key = "default";
+  garbage.message.body = "{not json";
+  garbage.message.headers.set("id", HeaderValue("0b9f7c4e-6a57-4c36-a1a6-52a6b7dbb0a1"));
+  garbage.message.headers.set("task", HeaderValue("demo.add"));
+  garbage.done = [](const broker::PublishResult&) {};
+  f.broker.publish(std::move(garbage));
+  f.settle();
+  REQUIRE(f.dead.size() == 1);
+  CHECK(f.dead_reason(0).find("undecodable message") == 0);
+  CHECK(f.dead[0].raw.body == "{not json"); // the raw bytes, kept
+  REQUIRE(f.recorder.changes.size() == 1); // its id was readable
+  CHECK(f.recorder.changes[0].error->type == "DecodeError");
+  CHECK(f.broker.unacked("default") == 0);
+}
+
+TEST_CASE("expired and revoked jobs are recorded REVOKED and never run") {
+  PathFixture f;
+  Job expired = f.enqueue("demo.add", {1, 2});
+  expired.expires = kStart + 5s;
+  f.broker.advance(6s);
+  f.publish(expired);
+  Job revoked = f.enqueue("demo.add", {1, 2});
+  f.path->revoke(revoked.id);
+  f.publish(revoked);
+  f.settle();
+  CHECK(f.recorder.states() == std::vector<JobState>{JobState::Revoked, JobState::Revoked});
+  CHECK(f.recorder.changes[0].error->type == "Expired");
+  CHECK(f.recorder.changes[1].error->type == "Revoked");
+  CHECK(f.path->counters().received == 0);
+  CHECK(f.broker.unacked("default") == 0);
+}
+
+TEST_CASE("a future eta goes back to the delay topology; a near one waits on a local timer") {
+  PathFixture f;
+  Job later = f.enqueue("demo.add", {1, 2});
+  later.eta = kStart + 30s;
+  Job soon = f.enqueue("demo.add", {3, 4});
+  soon.eta = kStart + 400ms;
+  f.publish(later);
+  f.publish(soon);
+  f.settle();
+  CHECK(f.broker.delayed() == 1);
+  REQUIRE(f.deferred.size() == 1);
+  CHECK(f.deferred[0].first == Duration(400ms));
+  CHECK(f.broker.unacked("default") == 1); // the near one is held, not acked
+  f.broker.advance(1s);
+  f.deferred[0].second();
+  f.settle();
+  CHECK(f.path->counters().succeeded == 1);
+  f.broker.advance(30s);
+  f.settle();
+  CHECK(f.path->counters().succeeded == 2);
+  CHECK(f.broker.unacked("default") == 0);
+}

@@ -1,0 +1,94 @@
+// JobPath: what the worker does with each delivery, from the broker's hands to
+// the ack (DESIGN.md "Delivery contract", issue 6 "The job path").
+//
+//   undecodable / unknown task -> dead letter with the reason (+ FAILURE when
+//                                 an id is readable) -> ack
+//   expired / revoked          -> REVOKED -> ack
+//   eta in the future          -> back to the delay topology (a local timer
+//                                 under 1 s) -> ack once that is confirmed
+//   otherwise                  -> RECEIVED, STARTED, run, then by the plan:
+//                                 SUCCESS; or RETRY + the job republished with
+//                                 retries + 1 after the delay; or FAILURE +
+//                                 dead letter. Ack once the record committed
+//                                 and the follow-up message was confirmed.
+// When a follow-up publish or a record fails, the delivery is rejected with
+// requeue instead of acked, so the job comes back: at least once, never lost.
+//
+// Threading: the loop thread only. The broker, the recorder and the runner
+// must call back on it too.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "celeriac/broker/job_broker.hpp"
+#include "celeriac/store/store_writer.hpp"
+#include "celeriac/worker/task.hpp"
+#include "celeriac/worker/task_outcome.hpp"
+
+namespace celeriac::worker {
+
+// Where state changes go: the StoreWriter in the daemon.
+class StateRecorder {
+ public:
+  virtual ~StateRecorder() = default;
+  virtual void record(store::JobChange change, store::WriteCallback done) = 0;
+};
+
+// What runs a task: a pool. DONE runs on the loop thread.
+class TaskRunner {
+ public:
+  virtual ~TaskRunner() = default;
+  virtual void run(const Job& job, const TaskDefinition& definition,
+                   std::function<void(TaskOutcome)> done) = 0;
+};
+
+struct JobPathOptions {
+  std::string worker_name;             // "hostname:pid", recorded with each job
+  std::function<Timestamp()> clock;    // now
+  UniformRandom random;                // jitter of retry delays
+  // Runs FN on the loop after DELAY (a uv_timer in the daemon).
+  std::function<void(Duration delay, std::function<void()> fn)> defer;
+};
+
+struct JobPathCounters {
+  std::uint64_t received = 0, succeeded = 0, retried = 0, failed = 0, revoked = 0,
+                dead_lettered = 0, requeued = 0;
+  std::uint64_t running = 0; // handed to the runner, outcome not back yet
+};
+
+class JobPath {
+ public:
+  JobPath(broker::JobBroker& broker, StateRecorder& recorder, TaskRunner& runner,
+          const TaskRegistry& registry, JobPathOptions options);
+
+  void handle(broker::Delivery&& delivery);
+  void revoke(const JobId& id) { revoked_.insert(id); }
+  const JobPathCounters& counters() const { return counters_; }
+
+ private:
+  class Settlement; // waits for a record and a publish, then acks or requeues
+
+  void reject_undecodable(broker::Delivery&& delivery);
+  void settle_revoked(broker::Delivery&& delivery, const std::string& type,
+                      const std::string& why);
+  void send_back_for_eta(broker::Delivery&& delivery, Duration wait);
+  void start(broker::Delivery&& delivery, const TaskDefinition& definition);
+  void finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,
+              const TaskOutcome& outcome);
+  void dead_letter(const broker::Delivery& delivery, const std::string& reason,
+                   broker::PublishCallback done);
+  store::JobChange change(const Job& job, JobState state) const;
+
+  broker::JobBroker& broker_;
+  StateRecorder& recorder_;
+  TaskRunner& runner_;
+  const TaskRegistry& registry_;
+  JobPathOptions options_;
+  std::set<JobId> revoked_;
+  JobPathCounters counters_;
+};
+
+} // namespace celeriac::worker

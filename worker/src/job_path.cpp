@@ -1,0 +1,197 @@
+#include "celeriac/worker/job_path.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "celeriac/broker/topology.hpp"
+
+namespace celeriac::worker {
+namespace {
+
+// Jobs due within this long wait on a local timer instead of a trip through
+// the delay topology, whose resolution is one second.
+constexpr Duration kLocalEtaLimit = std::chrono::seconds(1);
+
+// The header a dead letter carries its reason in.
+constexpr const char* kDeadReasonHeader = "x-celeriac-dead-reason";
+
+std::optional<JobId> readable_id(const Message& raw) {
+  const HeaderValue* id = raw.headers.find("id");
+  if (id == nullptr) return std::nullopt;
+  const auto* text = id->get_if<std::string>();
+  return text ? JobId::parse(*text) : std::nullopt;
+}
+
+} // namespace
+
+// Acks a delivery once every part it waits for (a record, a publish) is done,
+// or requeues it when any part failed.
+class JobPath::Settlement {
+ public:
+  Settlement(JobPath& path, broker::Delivery delivery, int parts)
+      : path_(path), delivery_(std::move(delivery)), parts_(parts) {}
+
+  static std::shared_ptr<Settlement> make(JobPath& path, broker::Delivery delivery, int parts) {
+    return std::make_shared<Settlement>(path, std::move(delivery), parts);
+  }
+
+  store::WriteCallback on_record(std::shared_ptr<Settlement> self) {
+    return [self](const store::WriteOutcome& outcome) {
+      self->part_done(outcome.committed, outcome.error);
+    };
+  }
+  broker::PublishCallback on_publish(std::shared_ptr<Settlement> self) {
+    return [self](const broker::PublishResult& result) {
+      self->part_done(result.status == broker::PublishStatus::Confirmed,
+                      std::string(broker::to_string(result.status)) + " " + result.detail);
+    };
+  }
+  const broker::Delivery& delivery() const { return delivery_; }
+
+ private:
+  void part_done(bool ok, const std::string& why) {
+    if (!ok) {
+      ok_ = false;
+      spdlog::warn("worker: job message {} from {} goes back to its queue: {}", delivery_.tag,
+                   delivery_.queue, why);
+    }
+    if (--parts_ > 0) return;
+    if (ok_) {
+      path_.broker_.ack(delivery_);
+    } else {
+      ++path_.counters_.requeued;
+      path_.broker_.reject(delivery_, true);
+    }
+  }
+
+  JobPath& path_;
+  broker::Delivery delivery_;
+  int parts_;
+  bool ok_ = true;
+};
+
+JobPath::JobPath(broker::JobBroker& broker, StateRecorder& recorder, TaskRunner& runner,
+                 const TaskRegistry& registry, JobPathOptions options)
+    : broker_(broker), recorder_(recorder), runner_(runner), registry_(registry),
+      options_(std::move(options)) {}
+
+void JobPath::handle(broker::Delivery&& delivery) {
+  if (!delivery.job) return reject_undecodable(std::move(delivery));
+  const Job& job = *delivery.job;
+  const Timestamp now = options_.clock();
+  const TaskDefinition* definition = registry_.find(job.task);
+  if (definition == nullptr) {
+    ++counters_.failed;
+    const std::string why = fmt::format("unknown task '{}'", job.task);
+    auto settlement = Settlement::make(*this, std::move(delivery), 2);
+    store::JobChange failure = change(*settlement->delivery().job, JobState::Failure);
+    failure.job = settlement->delivery().job; // no RECEIVED carried the description
+    failure.error = store::JobError{"UnknownTask", why, ""};
+    recorder_.record(std::move(failure), settlement->on_record(settlement));
+    dead_letter(settlement->delivery(), why, settlement->on_publish(settlement));
+    return;
+  }
+  if (job.expires && *job.expires <= now)
+    return settle_revoked(std::move(delivery), "Expired",
+                          "expired at " + format_iso8601(*job.expires));
+  if (revoked_.contains(job.id)) return settle_revoked(std::move(delivery), "Revoked", "revoked");
+  if (job.eta && *job.eta > now) return send_back_for_eta(std::move(delivery), *job.eta - now);
+  start(std::move(delivery), *definition);
+}
+
+void JobPath::reject_undecodable(broker::Delivery&& delivery) {
+  ++counters_.failed;
+  const std::string why = "undecodable message: " + delivery.error.value_or("unknown error");
+  const std::optional<JobId> id = readable_id(delivery.raw);
+  auto settlement = Settlement::make(*this, std::move(delivery), id ? 2 : 1);
+  if (id) {
+    store::JobChange failure = store::job_change(*id, JobState::Failure, options_.clock());
+    failure.error = store::JobError{"DecodeError", why, ""};
+    failure.worker = options_.worker_name;
+    recorder_.record(std::move(failure), settlement->on_record(settlement));
+  }
+  dead_letter(settlement->delivery(), why, settlement->on_publish(settlement));
+}
+
+void JobPath::settle_revoked(broker::Delivery&& delivery, const std::string& type,
+                             const std::string& why) {
+  ++counters_.revoked;
+  auto settlement = Settlement::make(*this, std::move(delivery), 1);
+  store::JobChange revoked = change(*settlement->delivery().job, JobState::Revoked);
+  revoked.job = settlement->delivery().job; // no RECEIVED carried the description
+  revoked.error = store::JobError{type, why, ""};
+  recorder_.record(std::move(revoked), settlement->on_record(settlement));
+}
+
+void JobPath::send_back_for_eta(broker::Delivery&& delivery, Duration wait) {
+  if (wait < kLocalEtaLimit) {
+    auto held = std::make_shared<broker::Delivery>(std::move(delivery));
+    options_.defer(wait, [this, held] { handle(std::move(*held)); });
+    return;
+  }
+  auto settlement = Settlement::make(*this, std::move(delivery), 1);
+  broker_.publish_delayed(*settlement->delivery().job,
+                          std::chrono::duration_cast<std::chrono::seconds>(wait),
+                          settlement->on_publish(settlement));
+}
+
+void JobPath::start(broker::Delivery&& delivery, const TaskDefinition& definition) {
+  ++counters_.received;
+  ++counters_.running;
+  const Job& job = *delivery.job;
+  recorder_.record(store::received_change(job, options_.clock(), options_.worker_name), {});
+  recorder_.record(change(job, JobState::Started), {});
+  auto held = std::make_shared<broker::Delivery>(std::move(delivery));
+  runner_.run(*held->job, definition, [this, held, &definition](TaskOutcome outcome) {
+    --counters_.running;
+    finish(held, definition, outcome);
+  });
+}
+
+void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,
+                     const TaskOutcome& outcome) {
+  const Job job = *delivery->job;
+  const OutcomePlan plan = plan_outcome(job, outcome, definition.defaults.retry, options_.random);
+  store::JobChange recorded = change(job, plan.state);
+  recorded.result = plan.result;
+  recorded.max_retries = definition.defaults.retry.max_retries;
+  if (plan.state != JobState::Success)
+    recorded.error = store::JobError{plan.error_type, plan.error_message, ""};
+  const bool follow_up = plan.retry_delay || plan.dead_letter;
+  auto settlement = Settlement::make(*this, std::move(*delivery), follow_up ? 2 : 1);
+  recorder_.record(std::move(recorded), settlement->on_record(settlement));
+  if (plan.retry_delay) {
+    ++counters_.retried;
+    Job next = job;
+    next.retries += 1;
+    next.eta = options_.clock() + *plan.retry_delay;
+    broker_.publish_delayed(next, std::chrono::duration_cast<std::chrono::seconds>(*plan.retry_delay),
+                            settlement->on_publish(settlement));
+  } else if (plan.dead_letter) {
+    ++counters_.failed;
+    dead_letter(settlement->delivery(), plan.error_type + ": " + plan.error_message,
+                settlement->on_publish(settlement));
+  } else {
+    ++counters_.succeeded;
+  }
+}
+
+void JobPath::dead_letter(const broker::Delivery& delivery, const std::string& reason,
+                          broker::PublishCallback done) {
+  ++counters_.dead_lettered;
+  broker::Outgoing outgoing;
+  outgoing.routing_key = broker::dead_letter_queue(delivery.queue);
+  outgoing.message = delivery.raw;
+  outgoing.message.headers.set(kDeadReasonHeader, HeaderValue(reason));
+  outgoing.message.properties.expiration.reset();
+  outgoing.done = std::move(done);
+  broker_.publish(std::move(outgoing));
+}
+
+store::JobChange JobPath::change(const Job& job, JobState state) const {
+  store::JobChange c = store::job_change(job.id, state, options_.clock(), job.retries);
+  c.worker = options_.worker_name;
+  return c;
+}
+
+} // namespace celeriac::worker
