@@ -1,0 +1,137 @@
+// The Worker against the private RabbitMQ and PostgreSQL: a mixed load ends
+// with one coherent terminal record per job, retries travel through the delay
+// topology, unknown tasks are dead-lettered, and a warm shutdown in the middle
+// of the load loses nothing (a second worker finishes the rest).
+#include "celeriac/worker/worker.hpp"
+
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "../broker/broker_fixture.hpp"
+#include "../store/scratch_schema.hpp"
+#include "celeriac/tasks/demo.hpp"
+
+using namespace celeriac;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct WorkerSetup {
+  std::string queue = test::unique_name("celeriac.test.worker.");
+  test::BrokerFixture publisher{{broker::QueueSpec{queue, false, 9}}, true};
+  test::ScratchSchema schema{"celeriac_test_worker_"};
+  TaskRegistry registry;
+
+  WorkerSetup() {
+    tasks::register_demo_tasks(registry);
+    registry.add("test.flaky_once", [](TaskContext& ctx) -> nlohmann::json {
+      if (ctx.job().retries == 0) throw Retry{1s, "first attempt always fails"};
+      return "second time lucky";
+    });
+  }
+
+  worker::WorkerOptions options(std::size_t concurrency) const {
+    worker::WorkerOptions o;
+    o.broker.connection.url = test::required_env("CELERIAC_BROKER_URL");
+    o.broker.connection.heartbeat = 10s;
+    o.broker.topology.queues = {broker::QueueSpec{queue, false, 9}};
+    o.store.database_url = test::database_url();
+    o.store.schema = schema.name;
+    o.queues = {queue};
+    o.concurrency = concurrency;
+    o.shutdown_timeout = 30s;
+    return o;
+  }
+
+  Job job(const std::string& task, nlohmann::json args, int seq) const {
+    Job j = test::test_job(queue, seq % 10, seq);
+    j.task = task;
+    j.args = std::move(args);
+    return j;
+  }
+
+  // Also turns the publisher's loop, so its connection keeps its heartbeats.
+  long count(const std::string& where) {
+    uv_run(&publisher.loop, UV_RUN_NOWAIT);
+    return schema.scalar<long>("select count(*) from " + schema.table("jobs") + " where " + where);
+  }
+};
+
+// Runs a Worker on its own thread; run()'s status lands in `status`.
+struct RunningWorker {
+  worker::Worker worker;
+  std::optional<int> status;
+  std::thread thread;
+  RunningWorker(worker::WorkerOptions o, const TaskRegistry& r) : worker(std::move(o), r) {
+    thread = std::thread([this] { status = worker.run(); });
+  }
+  int stop(bool cold = false) {
+    worker.shutdown(cold);
+    thread.join();
+    return status.value_or(-1);
+  }
+  ~RunningWorker() {
+    if (thread.joinable()) stop(true);
+  }
+};
+
+} // namespace
+
+TEST_CASE("a mixed load ends with one terminal record per job") {
+  WorkerSetup s;
+  constexpr int kAdds = 2'000, kFlaky = 20, kUnknown = 5;
+  std::vector<Job> jobs;
+  for (int i = 0; i < kAdds; ++i) jobs.push_back(s.job("demo.add", {i, 1}, i));
+  for (int i = 0; i < kFlaky; ++i) jobs.push_back(s.job("test.flaky_once", nlohmann::json::array(), kAdds + i));
+  for (int i = 0; i < kUnknown; ++i) jobs.push_back(s.job("no.such.task", nlohmann::json::array(), kAdds + kFlaky + i));
+  RunningWorker w(s.options(4), s.registry);
+  s.publisher.publish_all(jobs);
+
+  REQUIRE(test::eventually(
+      [&] { return s.count("state in ('SUCCESS', 'FAILURE')") == kAdds + kFlaky + kUnknown; },
+      120s, 100ms));
+  CHECK(w.stop() == 0);
+  CHECK(s.count("task = 'demo.add' and state = 'SUCCESS'"
+                " and result = to_jsonb((args->>0)::int + (args->>1)::int)") == kAdds);
+  CHECK(s.count("task = 'test.flaky_once' and state = 'SUCCESS' and retries = 1") == kFlaky);
+  CHECK(s.count("task = 'no.such.task' and state = 'FAILURE' and error_type = 'UnknownTask'") ==
+        kUnknown);
+  CHECK(s.count("received_at is null and task <> 'no.such.task'") == 0);
+  const auto counters = w.worker.counters();
+  CHECK(counters.succeeded == kAdds + kFlaky);
+  CHECK(counters.retried == kFlaky);
+  CHECK(counters.dead_lettered == kUnknown);
+  CHECK(counters.running == 0);
+
+  // The dead letters are in "<queue>.dead", each with its reason.
+  std::size_t dead = 0;
+  s.publisher.broker->consume({broker::dead_letter_queue(s.queue)}, 50, [&](broker::Delivery&& d) {
+    const HeaderValue* reason = d.raw.headers.find("x-celeriac-dead-reason");
+    CHECK((reason != nullptr && reason->get_if<std::string>() != nullptr));
+    s.publisher.broker->ack(d);
+    ++dead;
+  });
+  CHECK(test::run_until(&s.publisher.loop, [&] { return dead == kUnknown; }, 30s));
+}
+
+TEST_CASE("a warm shutdown in the middle of the load loses nothing") {
+  WorkerSetup s;
+  constexpr int kJobs = 300;
+  std::vector<Job> jobs;
+  for (int i = 0; i < kJobs; ++i) jobs.push_back(s.job("demo.sleep", {0.02}, i));
+  s.publisher.publish_all(jobs);
+  {
+    RunningWorker first(s.options(4), s.registry);
+    REQUIRE(test::eventually([&] { return s.count("state = 'SUCCESS'") >= 50; }, 60s));
+    CHECK(first.stop() == 0);
+  }
+  const long done_by_first = s.count("state = 'SUCCESS'");
+  CHECK(done_by_first < kJobs);
+  CHECK(s.count("state = 'STARTED'") == 0); // warm: whatever started, finished
+  RunningWorker second(s.options(4), s.registry);
+  CHECK(test::eventually([&] { return s.count("state = 'SUCCESS'") == kJobs; }, 120s, 50ms));
+  CHECK(second.stop() == 0);
+  MESSAGE("the first worker finished " << done_by_first << " of " << kJobs
+                                       << " before its warm shutdown");
+}

@@ -1,0 +1,245 @@
+// Worker::run(): builds the runtime on a fresh loop, runs it, and tears it
+// down in the order the delivery contract needs: no more deliveries, running
+// jobs settled (or dropped unacked), store flushed, then the connection closed.
+#include "celeriac/worker/worker.hpp"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "celeriac/worker/thread_pool.hpp"
+
+namespace celeriac::worker {
+namespace {
+
+constexpr auto kStoreFlushGrace = std::chrono::seconds(10);
+
+std::string default_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+Timestamp system_now() {
+  return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+}
+
+class WriterRecorder final : public StateRecorder {
+ public:
+  explicit WriterRecorder(store::StoreWriter& writer) : writer_(writer) {}
+  void record(store::JobChange change, store::WriteCallback done) override {
+    writer_.submit(std::move(change), std::move(done));
+  }
+
+ private:
+  store::StoreWriter& writer_;
+};
+
+// A one-shot timer running FN on the loop; frees itself.
+void defer_on(uv_loop_t* loop, Duration delay, std::function<void()> fn) {
+  struct Deferred {
+    uv_timer_t timer;
+    std::function<void()> fn;
+  };
+  auto* d = new Deferred{{}, std::move(fn)};
+  uv_timer_init(loop, &d->timer);
+  d->timer.data = d;
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(delay).count();
+  uv_timer_start(&d->timer, [](uv_timer_t* t) {
+    auto* self = static_cast<Deferred*>(t->data);
+    self->fn();
+    uv_close(reinterpret_cast<uv_handle_t*>(t),
+             [](uv_handle_t* h) { delete static_cast<Deferred*>(h->data); });
+  }, static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)), 0);
+}
+
+template <typename Handle> void close_handle(Handle* handle) {
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle)))
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+}
+
+} // namespace
+
+class Worker::Runtime {
+ public:
+  Runtime(Worker& owner, uv_loop_t* loop)
+      : owner_(owner), loop_(loop), broker_(loop, owner.options_.broker),
+        writer_(loop, owner.options_.store), recorder_(writer_),
+        pool_(loop, owner.options_.concurrency),
+        path_(broker_, recorder_, pool_, owner.registry_, path_options()) {
+    uv_async_init(loop, &wake_, [](uv_async_t* a) { static_cast<Runtime*>(a->data)->on_wake(); });
+    wake_.data = this;
+    for (uv_signal_t* s : {&sigterm_, &sigint_, &sigquit_}) {
+      uv_signal_init(loop, s);
+      s->data = this;
+    }
+    uv_timer_init(loop, &tick_);
+    tick_.data = this;
+  }
+
+  void start() {
+    writer_.start();
+    broker_.start(); // throws InfrastructureError when the broker cannot be reached
+    const auto& o = owner_.options_;
+    const std::uint16_t prefetch =
+        o.prefetch > 0 ? o.prefetch : static_cast<std::uint16_t>(o.concurrency);
+    broker_.consume(o.queues, prefetch, [this](broker::Delivery&& d) { on_delivery(std::move(d)); });
+    pool_.on_too_many_stuck = [this] {
+      spdlog::error("worker: half the pool is stuck past hard time limits; draining to restart");
+      begin_shutdown(false);
+    };
+    uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { self(s)->on_signal(false); }, SIGTERM);
+    uv_signal_start(&sigint_, [](uv_signal_t* s, int) { self(s)->on_signal(false); }, SIGINT);
+    uv_signal_start(&sigquit_, [](uv_signal_t* s, int) { self(s)->on_signal(true); }, SIGQUIT);
+    uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->on_tick(); }, 50, 50);
+    spdlog::info("worker {}: consuming {} with {} threads, prefetch {}", o.name,
+                 fmt::join(o.queues, ","), o.concurrency, prefetch);
+  }
+
+  void wake() { uv_async_send(&wake_); }
+
+ private:
+  template <typename Handle> static Runtime* self(Handle* h) { return static_cast<Runtime*>(h->data); }
+
+  JobPathOptions path_options() {
+    JobPathOptions o;
+    o.worker_name = owner_.options_.name;
+    o.clock = system_now;
+    o.random = [this] { return std::uniform_real_distribution<double>(0, 1)(rng_); };
+    o.defer = [this](Duration d, std::function<void()> fn) { defer_on(loop_, d, std::move(fn)); };
+    return o;
+  }
+
+  void on_delivery(broker::Delivery&& delivery) {
+    if (draining_) {
+      broker_.reject(delivery, true); // not started: straight back to its queue
+      return;
+    }
+    path_.handle(std::move(delivery));
+  }
+
+  void on_signal(bool cold) { begin_shutdown(cold || draining_); }
+
+  void on_wake() {
+    int requested = 0;
+    {
+      std::lock_guard lock(owner_.mutex_);
+      requested = owner_.requested_;
+    }
+    if (requested > 0) begin_shutdown(requested == 2);
+  }
+
+  void begin_shutdown(bool cold) {
+    if (cold && !cold_) {
+      cold_ = true;
+      spdlog::warn("worker: cold shutdown; {} running jobs go back to their queues unacked",
+                   path_.counters().running);
+      finish();
+      return;
+    }
+    if (draining_) return;
+    draining_ = true;
+    drain_deadline_ = std::chrono::steady_clock::now() + owner_.options_.shutdown_timeout;
+    spdlog::info("worker: warm shutdown; waiting up to {} s for {} running jobs",
+                 std::chrono::duration_cast<std::chrono::seconds>(owner_.options_.shutdown_timeout).count(),
+                 path_.counters().running);
+  }
+
+  void on_tick() {
+    {
+      std::lock_guard lock(owner_.mutex_);
+      owner_.counters_ = path_.counters();
+    }
+    if (!draining_ || finishing_) return;
+    if (path_.counters().running == 0) return finish();
+    if (std::chrono::steady_clock::now() >= drain_deadline_) begin_shutdown(true);
+  }
+
+ public:
+  // Stops the pool (dropping what did not finish), flushes the store, then
+  // closes the connection and every handle and stops the loop.
+  void finish() {
+    if (finishing_) return;
+    finishing_ = true;
+    uv_timer_stop(&tick_);
+    pool_.close();
+    writer_.close(cold_ ? std::chrono::seconds(1) : kStoreFlushGrace, [this](std::size_t) {
+      {
+        std::lock_guard lock(owner_.mutex_);
+        owner_.counters_ = path_.counters();
+      }
+      broker_.stop();
+      close_handle(&wake_);
+      close_handle(&tick_);
+      for (uv_signal_t* s : {&sigterm_, &sigint_, &sigquit_}) close_handle(s);
+      uv_stop(loop_); // the StoreWriter's handle stays open until it is destroyed
+    });
+  }
+
+ private:
+
+  Worker& owner_;
+  uv_loop_t* loop_;
+  broker::Broker broker_;
+  store::StoreWriter writer_;
+  WriterRecorder recorder_;
+  ThreadPool pool_;
+  JobPath path_;
+  std::mt19937_64 rng_{std::random_device{}()};
+  uv_async_t wake_{};
+  uv_signal_t sigterm_{}, sigint_{}, sigquit_{};
+  uv_timer_t tick_{};
+  bool draining_ = false;
+  bool cold_ = false;
+  bool finishing_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_{};
+};
+
+Worker::Worker(WorkerOptions options, const TaskRegistry& registry)
+    : options_(std::move(options)), registry_(registry) {
+  if (options_.name.empty()) options_.name = default_name();
+  if (options_.concurrency == 0) options_.concurrency = 1;
+}
+
+Worker::~Worker() = default;
+
+int Worker::run() {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int status = 0;
+  {
+    auto runtime = std::make_unique<Runtime>(*this, &loop);
+    try {
+      runtime->start();
+      std::lock_guard lock(mutex_);
+      runtime_ = runtime.get();
+      runtime->wake(); // a shutdown() that came before the loop ran
+    } catch (const std::exception& e) {
+      spdlog::error("worker: cannot start: {}", e.what());
+      status = 1;
+      runtime->finish();
+    }
+    uv_run(&loop, UV_RUN_DEFAULT); // until finish() stops it
+    std::lock_guard lock(mutex_);
+    runtime_ = nullptr;
+  }
+  uv_run(&loop, UV_RUN_DEFAULT); // the handles the runtime's parts closed on their way out
+  uv_loop_close(&loop);
+  return status;
+}
+
+void Worker::shutdown(bool cold) {
+  std::lock_guard lock(mutex_);
+  requested_ = std::max(requested_, cold ? 2 : 1);
+  if (runtime_ != nullptr) runtime_->wake();
+}
+
+JobPathCounters Worker::counters() const {
+  std::lock_guard lock(mutex_);
+  return counters_;
+}
+
+} // namespace celeriac::worker
