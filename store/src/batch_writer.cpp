@@ -37,18 +37,21 @@ void BatchWriter::connect() {
   }
 }
 
-std::vector<std::string> BatchWriter::write(std::span<const JobChange> changes) {
-  std::vector<std::string> reasons(changes.size());
+BatchWriter::Written BatchWriter::write(std::span<const JobChange> changes) {
+  Written written;
+  written.reasons.resize(changes.size());
   if (!conn_) connect();
-  write_part(changes, reasons.data());
-  return reasons;
+  write_part(changes, written.reasons.data(), written.deliveries);
+  return written;
 }
 
-void BatchWriter::write_part(std::span<const JobChange> part, std::string* reasons) {
+void BatchWriter::write_part(std::span<const JobChange> part, std::string* reasons,
+                             DeliveryCounts& counts) {
   try {
     pqxx::work txn{*conn_};
-    apply_changes(txn, schema_, part);
+    DeliveryCounts written = apply_changes(txn, schema_, part);
     txn.commit();
+    counts.merge(written);
     return;
   } catch (const pqxx::sql_error& e) {
     if (!refused_for_its_data(e)) lose(e);
@@ -61,8 +64,8 @@ void BatchWriter::write_part(std::span<const JobChange> part, std::string* reaso
     lose(e);
   }
   const std::size_t half = part.size() / 2;
-  write_part(part.first(half), reasons);
-  write_part(part.subspan(half), reasons + half);
+  write_part(part.first(half), reasons, counts);
+  write_part(part.subspan(half), reasons + half, counts);
 }
 
 void BatchWriter::lose(const std::exception& e) {

@@ -32,12 +32,15 @@ class BatchWriter {
   // Throws ConnectionLost naming the reason (the URL's password never appears).
   void connect();
 
-  // Writes CHANGES; the result holds, per change, "" when committed or the
-  // database's reason for refusing it. Throws ConnectionLost.
-  std::vector<std::string> write(std::span<const JobChange> changes);
+  struct Written {
+    std::vector<std::string> reasons; // per change: "" when committed, else why not
+    DeliveryCounts deliveries;        // per job written
+  };
+  // Writes CHANGES. Throws ConnectionLost.
+  Written write(std::span<const JobChange> changes);
 
  private:
-  void write_part(std::span<const JobChange> part, std::string* reasons);
+  void write_part(std::span<const JobChange> part, std::string* reasons, DeliveryCounts& counts);
   [[noreturn]] void lose(const std::exception& e);
 
   std::string url_;

@@ -168,7 +168,7 @@ std::string upsert_sql(const std::string& q) {
          " eta timestamptz, expires timestamptz, enqueued_at timestamptz,"
          " received_at timestamptz, started_at timestamptz, finished_at timestamptz)"
          " on conflict (id) do update set " +
-         set;
+         set + " returning id, deliveries";
 }
 
 } // namespace
@@ -195,17 +195,23 @@ JobChange received_change(const Job& job, Timestamp at, std::string worker) {
   return change;
 }
 
-void apply_changes(pqxx::work& txn, const std::string& schema,
-                   std::span<const JobChange> changes) {
+DeliveryCounts apply_changes(pqxx::work& txn, const std::string& schema,
+                             std::span<const JobChange> changes) {
   validate_schema_name(schema);
-  if (changes.empty()) return;
+  DeliveryCounts counts;
+  if (changes.empty()) return counts;
   std::map<JobId, Merged> merged;
   for (const JobChange& change : changes) merge(merged[change.id], change);
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& [id, m] : merged) rows.push_back(to_row(m));
   // Replace, not throw: an error message from a task may hold invalid UTF-8.
-  txn.exec_params(upsert_sql(txn.quote_name(schema)),
-                  rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  const pqxx::result written =
+      txn.exec_params(upsert_sql(txn.quote_name(schema)),
+                      rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  for (const auto& row : written) {
+    if (const auto id = JobId::parse(row[0].c_str())) counts[*id] = row[1].as<int>();
+  }
+  return counts;
 }
 
 } // namespace celeriac::store

@@ -69,7 +69,7 @@ class StoreWriter::Impl {
       std::lock_guard lock(mutex_);
       if (closing_) {
         post_locked([done = std::move(done)] {
-          if (done) done(WriteOutcome{false, "closed: the store writer is closing"});
+          if (done) done(WriteOutcome{false, "closed: the store writer is closing", 0});
         });
         return;
       }
@@ -211,15 +211,19 @@ class StoreWriter::Impl {
     return !(closing_ && Clock::now() >= close_deadline_);
   }
 
-  void complete(std::vector<Item>& batch, const std::vector<std::string>& reasons) {
+  void complete(std::vector<Item>& batch, const detail::BatchWriter::Written& written) {
     std::lock_guard lock(mutex_);
     ++stats_.batches;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      const bool committed = reasons[i].empty();
+      const std::string& reason = written.reasons[i];
+      const bool committed = reason.empty();
       ++(committed ? stats_.committed : stats_.refused);
-      if (!committed) spdlog::error("store: job {} change refused: {}", batch[i].change.id.str(),
-                                    reasons[i]);
-      post_done_locked(std::move(batch[i].done), WriteOutcome{committed, reasons[i]});
+      if (!committed)
+        spdlog::error("store: job {} change refused: {}", batch[i].change.id.str(), reason);
+      const auto count = written.deliveries.find(batch[i].change.id);
+      post_done_locked(std::move(batch[i].done),
+                       WriteOutcome{committed, reason,
+                                    count == written.deliveries.end() ? 0 : count->second});
     }
     release_locked(batch.size());
   }
@@ -229,7 +233,7 @@ class StoreWriter::Impl {
     left_unwritten_ += batch.size();
     for (Item& item : batch) {
       post_done_locked(std::move(item.done),
-                       WriteOutcome{false, "closed before the change was written"});
+                       WriteOutcome{false, "closed before the change was written", 0});
     }
     release_locked(batch.size());
   }

@@ -219,3 +219,15 @@ TEST_CASE("a terminal change notifies once, when its batch commits") {
 }
 
 } // namespace
+
+TEST_CASE("apply_changes returns each job's deliveries after the batch") {
+  ScratchSchema s;
+  const Job a = test_job(), b = test_job();
+  pqxx::work tx{s.conn};
+  apply_changes(tx, s.name, std::vector<JobChange>{change(a, JobState::Received, 1)});
+  const auto counts = apply_changes(
+      tx, s.name,
+      std::vector<JobChange>{change(a, JobState::Received, 2), change(b, JobState::Started, 3)});
+  tx.commit();
+  CHECK(counts == celeriac::store::DeliveryCounts{{a.id, 2}, {b.id, 0}});
+}

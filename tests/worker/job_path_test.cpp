@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <deque>
+#include <map>
 
 #include "celeriac/broker/fake_broker.hpp"
 #include "celeriac/tasks/demo.hpp"
@@ -23,18 +24,21 @@ struct TestRecorder : StateRecorder {
   bool instant = true;
   bool fail = false;
   std::vector<store::JobChange> changes;
-  std::deque<store::WriteCallback> waiting;
+  std::deque<std::function<void()>> waiting;
+  std::map<JobId, int> received; // what the store's deliveries column would count
   void record(store::JobChange change, store::WriteCallback done) override {
+    if (change.state == JobState::Received) ++received[change.id];
+    const int deliveries = received[change.id];
     changes.push_back(std::move(change));
     if (!done) return;
-    if (instant) done(store::WriteOutcome{!fail, fail ? "refused" : ""});
-    else waiting.push_back(std::move(done));
+    if (instant) done(store::WriteOutcome{!fail, fail ? "refused" : "", deliveries});
+    else waiting.push_back([done, deliveries] { done(store::WriteOutcome{true, "", deliveries}); });
   }
   void commit_all() {
     while (!waiting.empty()) {
-      auto done = std::move(waiting.front());
+      auto commit = std::move(waiting.front());
       waiting.pop_front();
-      done(store::WriteOutcome{true, ""});
+      commit();
     }
   }
   std::vector<JobState> states() const {
@@ -71,6 +75,7 @@ struct PathFixture {
   std::vector<std::pair<Duration, std::function<void()>>> deferred;
   std::unique_ptr<JobPath> path;
   std::vector<broker::Delivery> dead;
+  std::optional<broker::Delivery> last; // the latest delivery to the job path
 
   PathFixture() {
     broker.declare_queue("default");
@@ -91,7 +96,10 @@ struct PathFixture {
       deferred.emplace_back(d, std::move(fn));
     };
     path = std::make_unique<JobPath>(broker, recorder, runner, registry, options);
-    broker.consume({"default"}, 10, [this](broker::Delivery&& d) { path->handle(std::move(d)); });
+    broker.consume({"default"}, 10, [this](broker::Delivery&& d) {
+      last = d;
+      path->handle(std::move(d));
+    });
     broker.consume({"default.dead"}, 100, [this](broker::Delivery&& d) {
       broker.ack(d);
       dead.push_back(std::move(d));
@@ -256,4 +264,28 @@ TEST_CASE("a future eta goes back to the delay topology; a near one waits on a l
   f.settle();
   CHECK(f.path->counters().succeeded == 2);
   CHECK(f.broker.unacked("default") == 0);
+}
+
+TEST_CASE("a job whose worker keeps dying is failed as WorkerLost past max_redeliveries") {
+  PathFixture f; // the demo tasks keep the default max_redeliveries, 3
+  f.publish(f.enqueue("demo.add", {1, 2}));
+  // Four deliveries (the first and three redeliveries) each start the task,
+  // and each time its worker "dies": the outcome never comes and the broker
+  // requeues the message, as it does when a connection drops.
+  for (int delivery = 1; delivery <= 4; ++delivery) {
+    f.broker.run();
+    REQUIRE(f.runner.pending.size() == 1);
+    f.runner.pending.clear();
+    REQUIRE(f.last.has_value());
+    CHECK(f.last->redelivered == (delivery > 1));
+    f.broker.reject(*f.last, true);
+  }
+  f.broker.run(); // the fifth: one redelivery too many
+  CHECK(f.runner.pending.empty());
+  CHECK(f.recorder.changes.back().state == JobState::Failure);
+  CHECK(f.recorder.changes.back().error->type == "WorkerLost");
+  REQUIRE(f.dead.size() == 1);
+  CHECK(f.dead_reason(0).find("WorkerLost") == 0);
+  CHECK(f.broker.unacked("default") == 0);
+  CHECK(f.broker.depth("default") == 0);
 }

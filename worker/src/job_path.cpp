@@ -137,15 +137,47 @@ void JobPath::send_back_for_eta(broker::Delivery&& delivery, Duration wait) {
 
 void JobPath::start(broker::Delivery&& delivery, const TaskDefinition& definition) {
   ++counters_.received;
-  ++counters_.running;
-  const Job& job = *delivery.job;
-  recorder_.record(store::received_change(job, options_.clock(), options_.worker_name), {});
-  recorder_.record(change(job, JobState::Started), {});
   auto held = std::make_shared<broker::Delivery>(std::move(delivery));
+  store::JobChange received =
+      store::received_change(*held->job, options_.clock(), options_.worker_name);
+  if (!held->redelivered) {
+    recorder_.record(std::move(received), {});
+    return run(held, definition);
+  }
+  // A redelivery: its worker may have died under it. Count before running.
+  recorder_.record(std::move(received), [this, held, &definition](const store::WriteOutcome& o) {
+    if (!o.committed) {
+      ++counters_.requeued;
+      broker_.reject(*held, true);
+      return;
+    }
+    // Each attempt (retries + 1 of them) was delivered once; the rest were redeliveries.
+    const int redeliveries = o.deliveries - held->job->retries - 1;
+    if (redeliveries > definition.defaults.max_redeliveries)
+      return fail_lost(std::move(*held), redeliveries);
+    run(held, definition);
+  });
+}
+
+void JobPath::run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
+  ++counters_.running;
+  recorder_.record(change(*held->job, JobState::Started), {});
   runner_.run(*held->job, definition, [this, held, &definition](TaskOutcome outcome) {
     --counters_.running;
     finish(held, definition, outcome);
   });
+}
+
+void JobPath::fail_lost(broker::Delivery&& delivery, int redeliveries) {
+  ++counters_.failed;
+  const std::string why = fmt::format(
+      "delivered {} times more than once: its worker was lost each time (max_redeliveries)",
+      redeliveries);
+  auto settlement = Settlement::make(*this, std::move(delivery), 2);
+  store::JobChange failure = change(*settlement->delivery().job, JobState::Failure);
+  failure.error = store::JobError{"WorkerLost", why, ""};
+  recorder_.record(std::move(failure), settlement->on_record(settlement));
+  dead_letter(settlement->delivery(), "WorkerLost: " + why, settlement->on_publish(settlement));
 }
 
 void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,

@@ -14,6 +14,7 @@
 // Threading: plain functions on the caller's transaction.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -61,10 +62,16 @@ JobChange job_change(const JobId& id, JobState state, Timestamp at, int retries 
 JobChange pending_change(const Job& job, Timestamp enqueued_at);
 JobChange received_change(const Job& job, Timestamp at, std::string worker);
 
-// Writes CHANGES in one statement within TXN. Several changes of one job in
-// the same batch are merged first (the most advanced state wins; each step's
-// timestamp is kept). Throws pqxx errors as they come (the caller decides
-// whether to retry); InvalidInput if SCHEMA is not a valid schema name.
-void apply_changes(pqxx::work& txn, const std::string& schema, std::span<const JobChange> changes);
+// Each job's `deliveries` after a batch: how many RECEIVED changes its record
+// has counted. A worker tells redeliveries from it (docs/store.md).
+using DeliveryCounts = std::map<JobId, int>;
+
+// Writes CHANGES in one statement within TXN and returns the deliveries of
+// every job they touched. Several changes of one job in the same batch are
+// merged first (the most advanced state wins; each step's timestamp is kept).
+// Throws pqxx errors as they come (the caller decides whether to retry);
+// InvalidInput if SCHEMA is not a valid schema name.
+DeliveryCounts apply_changes(pqxx::work& txn, const std::string& schema,
+                             std::span<const JobChange> changes);
 
 } // namespace celeriac::store

@@ -50,7 +50,8 @@ struct StoreWriterOptions {
 
 struct WriteOutcome {
   bool committed = false;
-  std::string error; // why not, when not committed
+  std::string error;  // why not, when not committed
+  int deliveries = 0; // the job's deliveries count once committed
 };
 using WriteCallback = std::function<void(const WriteOutcome&)>;
 

@@ -6,6 +6,8 @@
 //   expired / revoked          -> REVOKED -> ack
 //   eta in the future          -> back to the delay topology (a local timer
 //                                 under 1 s) -> ack once that is confirmed
+//   redelivered too often      -> (past the task's max_redeliveries, counted
+//                                 by the store) FAILURE WorkerLost + dead letter
 //   otherwise                  -> RECEIVED, STARTED, run, then by the plan:
 //                                 SUCCESS; or RETRY + the job republished with
 //                                 retries + 1 after the delay; or FAILURE +
@@ -76,6 +78,8 @@ class JobPath {
                       const std::string& why);
   void send_back_for_eta(broker::Delivery&& delivery, Duration wait);
   void start(broker::Delivery&& delivery, const TaskDefinition& definition);
+  void run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
+  void fail_lost(broker::Delivery&& delivery, int redeliveries);
   void finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,
               const TaskOutcome& outcome);
   void dead_letter(const broker::Delivery& delivery, const std::string& reason,
