@@ -14,8 +14,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "loop_timers.hpp"
+
 namespace celeriac::worker {
 namespace {
+
+using detail::close_timer;
+using detail::start_timer;
 
 struct Work {
   explicit Work(Job j) : job(std::move(j)), context(job) {}
@@ -31,22 +36,6 @@ struct Work {
   uv_timer_t* soft = nullptr;
   uv_timer_t* hard = nullptr;
 };
-
-uv_timer_t* start_timer(uv_loop_t* loop, Work* work, Duration after, uv_timer_cb cb) {
-  auto* timer = new uv_timer_t;
-  uv_timer_init(loop, timer);
-  timer->data = work;
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(after).count();
-  uv_timer_start(timer, cb, static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)), 0);
-  return timer;
-}
-
-void close_timer(uv_timer_t*& timer) {
-  if (timer == nullptr) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  timer = nullptr;
-}
 
 } // namespace
 

@@ -1,0 +1,115 @@
+// The process pool with real children (tests/worker/pool_child_main.cpp): jobs
+// run in other processes, a crash fails only its job, soft and hard limits,
+// and recycling after max_tasks_per_child.
+#include "celeriac/worker/process_pool.hpp"
+
+#include <doctest/doctest.h>
+
+#include "../broker/loop_runner.hpp"
+#include "celeriac/tasks/demo.hpp"
+
+using namespace celeriac;
+using namespace celeriac::worker;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct ProcessPoolFixture {
+  uv_loop_t loop{};
+  TaskRegistry registry;
+  std::unique_ptr<ProcessPool> pool;
+  int n = 0;
+
+  explicit ProcessPoolFixture(std::size_t size, std::uint64_t max_tasks = 0) {
+    uv_loop_init(&loop);
+    tasks::register_demo_tasks(registry);
+    ProcessPoolOptions options;
+    options.size = size;
+    options.executable = CELERIAC_POOL_CHILD;
+    options.arguments = {"--pool-child"};
+    options.max_tasks_per_child = max_tasks;
+    options.kill_grace = 500ms;
+    pool = std::make_unique<ProcessPool>(&loop, options);
+    pool->start();
+  }
+  ~ProcessPoolFixture() {
+    pool.reset();
+    uv_run(&loop, UV_RUN_DEFAULT); // until the children's handles are closed
+    CHECK(test::close_loop(&loop) == 0);
+  }
+  Job job(const std::string& task, nlohmann::json args) {
+    Job j;
+    JobId::Bytes bytes{};
+    bytes[0] = static_cast<std::uint8_t>(++n);
+    j.id = JobId::v4(bytes);
+    j.task = task;
+    j.queue = "default";
+    j.args = std::move(args);
+    return j;
+  }
+  TaskOutcome run_one(const Job& job, std::chrono::milliseconds timeout = 20s) {
+    std::optional<TaskOutcome> outcome;
+    pool->run(job, *registry.find(job.task), [&](TaskOutcome o) { outcome = std::move(o); });
+    REQUIRE(test::run_until(&loop, [&] { return outcome.has_value(); }, timeout));
+    return *outcome;
+  }
+};
+
+} // namespace
+
+TEST_CASE("jobs run in the children and their outcomes come back") {
+  ProcessPoolFixture f(2);
+  std::vector<TaskOutcome> outcomes;
+  for (int i = 0; i < 6; ++i) {
+    f.pool->run(f.job("demo.add", {i, 10}), *f.registry.find("demo.add"),
+                [&](TaskOutcome o) { outcomes.push_back(std::move(o)); });
+  }
+  REQUIRE(test::run_until(&f.loop, [&] { return outcomes.size() == 6; }, 20s));
+  int sum = 0;
+  for (const auto& o : outcomes) sum += std::get<Succeeded>(o).result.get<int>();
+  CHECK(sum == 0 + 1 + 2 + 3 + 4 + 5 + 60);
+  CHECK(f.pool->children_started() == 2);
+  CHECK(f.pool->busy() == 0);
+}
+
+TEST_CASE("a child that dies fails only its job, as WorkerLost, and is replaced") {
+  ProcessPoolFixture f(1);
+  const auto lost = std::get<Failed>(f.run_one(f.job("demo.crash", nlohmann::json::array())));
+  CHECK(lost.type == "WorkerLost");
+  CHECK(lost.kind == ErrorKind::WorkerLost);
+  CHECK(lost.message.find("signal 9") != std::string::npos);
+  CHECK(f.run_one(f.job("demo.add", {1, 2})) == TaskOutcome{Succeeded{3}});
+  CHECK(f.pool->children_started() == 2);
+}
+
+TEST_CASE("the soft limit reaches the task in its child as cancellation") {
+  ProcessPoolFixture f(1);
+  Job job = f.job("demo.sleep", {30});
+  job.soft_time_limit = 200ms;
+  const auto start = std::chrono::steady_clock::now();
+  const auto failed = std::get<Failed>(f.run_one(job));
+  CHECK(failed.type == "SoftTimeLimitExceeded");
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  CHECK(f.pool->children_started() == 1); // the child survives a soft limit
+}
+
+TEST_CASE("the hard limit kills a task that ignores cancellation and replaces its child") {
+  ProcessPoolFixture f(1);
+  Job job = f.job("demo.spin", {30});
+  job.hard_time_limit = 300ms;
+  const auto start = std::chrono::steady_clock::now();
+  const auto failed = std::get<Failed>(f.run_one(job));
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(failed.type == "TimeLimitExceeded");
+  MESSAGE("hard limit 300 ms; outcome after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took < 300ms + 1s);
+  CHECK(f.run_one(f.job("demo.add", {2, 2})) == TaskOutcome{Succeeded{4}});
+  CHECK(f.pool->children_started() == 2);
+}
+
+TEST_CASE("children are recycled after max_tasks_per_child jobs") {
+  ProcessPoolFixture f(1, 2);
+  for (int i = 0; i < 5; ++i) CHECK(f.run_one(f.job("demo.add", {i, 0})) == TaskOutcome{Succeeded{i}});
+  CHECK(test::run_until(&f.loop, [&] { return f.pool->children_started() == 3; }, 5s));
+}
