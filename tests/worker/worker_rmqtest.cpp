@@ -31,8 +31,12 @@ struct WorkerSetup {
     });
   }
 
-  worker::WorkerOptions options(std::size_t concurrency) const {
+  worker::WorkerOptions options(std::size_t concurrency,
+                                worker::PoolKind pool = worker::PoolKind::Thread) const {
     worker::WorkerOptions o;
+    o.pool = pool;
+    o.child_executable = CELERIAC_POOL_CHILD; // demo tasks only
+    o.child_arguments = {"--pool-child"};
     o.broker.connection.url = test::required_env("CELERIAC_BROKER_URL");
     o.broker.connection.heartbeat = 10s;
     o.broker.topology.queues = {broker::QueueSpec{queue, false, 9}};
@@ -134,4 +138,23 @@ TEST_CASE("a warm shutdown in the middle of the load loses nothing") {
   CHECK(second.stop() == 0);
   MESSAGE("the first worker finished " << done_by_first << " of " << kJobs
                                        << " before its warm shutdown");
+}
+
+TEST_CASE("with the process pool, a job that crashes its child fails alone; the rest succeed") {
+  WorkerSetup s;
+  constexpr int kAdds = 500;
+  std::vector<Job> jobs;
+  for (int i = 0; i < kAdds; ++i) jobs.push_back(s.job("demo.add", {i, 2}, i));
+  Job crash = s.job("demo.crash", nlohmann::json::array(), kAdds);
+  jobs.push_back(crash);
+  RunningWorker w(s.options(2, worker::PoolKind::Process), s.registry);
+  s.publisher.publish_all(jobs);
+  // WorkerLost is transient: demo.crash is retried (3 times by default) and
+  // then fails for good, each time killing only the child that ran it.
+  REQUIRE(test::eventually([&] { return s.count("state in ('SUCCESS', 'FAILURE')") == kAdds + 1; },
+                           120s, 100ms));
+  CHECK(w.stop() == 0);
+  CHECK(s.count("task = 'demo.add' and state = 'SUCCESS'") == kAdds);
+  CHECK(s.count("task = 'demo.crash' and state = 'FAILURE' and error_type = 'WorkerLost'"
+                " and retries = 3") == 1);
 }

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "celeriac/worker/process_pool.hpp"
 #include "celeriac/worker/thread_pool.hpp"
 
 namespace celeriac::worker {
@@ -67,9 +68,8 @@ class Worker::Runtime {
  public:
   Runtime(Worker& owner, uv_loop_t* loop)
       : owner_(owner), loop_(loop), broker_(loop, owner.options_.broker),
-        writer_(loop, owner.options_.store), recorder_(writer_),
-        pool_(loop, owner.options_.concurrency),
-        path_(broker_, recorder_, pool_, owner.registry_, path_options()) {
+        writer_(loop, owner.options_.store), recorder_(writer_), runner_(make_pool()),
+        path_(broker_, recorder_, *runner_, owner.registry_, path_options()) {
     uv_async_init(loop, &wake_, [](uv_async_t* a) { static_cast<Runtime*>(a->data)->on_wake(); });
     wake_.data = this;
     for (uv_signal_t* s : {&sigterm_, &sigint_, &sigquit_}) {
@@ -81,28 +81,50 @@ class Worker::Runtime {
   }
 
   void start() {
+    if (processes_ != nullptr) processes_->start(); // throws when the child binary cannot start
     writer_.start();
     broker_.start(); // throws InfrastructureError when the broker cannot be reached
     const auto& o = owner_.options_;
     const std::uint16_t prefetch =
         o.prefetch > 0 ? o.prefetch : static_cast<std::uint16_t>(o.concurrency);
     broker_.consume(o.queues, prefetch, [this](broker::Delivery&& d) { on_delivery(std::move(d)); });
-    pool_.on_too_many_stuck = [this] {
-      spdlog::error("worker: half the pool is stuck past hard time limits; draining to restart");
-      begin_shutdown(false);
-    };
+    if (threads_ != nullptr) {
+      threads_->on_too_many_stuck = [this] {
+        spdlog::error("worker: half the pool is stuck past hard time limits; draining to restart");
+        begin_shutdown(false);
+      };
+    }
     uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { self(s)->on_signal(false); }, SIGTERM);
     uv_signal_start(&sigint_, [](uv_signal_t* s, int) { self(s)->on_signal(false); }, SIGINT);
     uv_signal_start(&sigquit_, [](uv_signal_t* s, int) { self(s)->on_signal(true); }, SIGQUIT);
     uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->on_tick(); }, 50, 50);
-    spdlog::info("worker {}: consuming {} with {} threads, prefetch {}", o.name,
-                 fmt::join(o.queues, ","), o.concurrency, prefetch);
+    spdlog::info("worker {}: consuming {} with {} {}, prefetch {}", o.name,
+                 fmt::join(o.queues, ","), o.concurrency,
+                 o.pool == PoolKind::Process ? "child processes" : "threads", prefetch);
   }
 
   void wake() { uv_async_send(&wake_); }
 
  private:
   template <typename Handle> static Runtime* self(Handle* h) { return static_cast<Runtime*>(h->data); }
+
+  std::unique_ptr<TaskRunner> make_pool() {
+    const auto& o = owner_.options_;
+    if (o.pool == PoolKind::Thread) {
+      auto pool = std::make_unique<ThreadPool>(loop_, o.concurrency);
+      threads_ = pool.get();
+      return pool;
+    }
+    ProcessPoolOptions p;
+    p.size = o.concurrency;
+    p.executable = o.child_executable;
+    p.arguments = o.child_arguments;
+    p.max_tasks_per_child = o.max_tasks_per_child;
+    p.max_memory_per_child = o.max_memory_per_child;
+    auto pool = std::make_unique<ProcessPool>(loop_, std::move(p));
+    processes_ = pool.get();
+    return pool;
+  }
 
   JobPathOptions path_options() {
     JobPathOptions o;
@@ -165,7 +187,8 @@ class Worker::Runtime {
     if (finishing_) return;
     finishing_ = true;
     uv_timer_stop(&tick_);
-    pool_.close();
+    if (threads_ != nullptr) threads_->close();
+    if (processes_ != nullptr) processes_->close();
     writer_.close(cold_ ? std::chrono::seconds(1) : kStoreFlushGrace, [this](std::size_t) {
       {
         std::lock_guard lock(owner_.mutex_);
@@ -186,7 +209,9 @@ class Worker::Runtime {
   broker::Broker broker_;
   store::StoreWriter writer_;
   WriterRecorder recorder_;
-  ThreadPool pool_;
+  ThreadPool* threads_ = nullptr;     // the pool, when it is threads
+  ProcessPool* processes_ = nullptr;  // the pool, when it is processes
+  std::unique_ptr<TaskRunner> runner_;
   JobPath path_;
   std::mt19937_64 rng_{std::random_device{}()};
   uv_async_t wake_{};

@@ -1,6 +1,6 @@
 // Worker: the daemon's runtime (DESIGN.md "Worker runtime"). One libuv loop
-// thread owns the Broker, the StoreWriter's completions, the pool's
-// completions, timers and signals; the JobPath decides what each delivery
+// thread owns the Broker, the StoreWriter's completions, the pool (process
+// children or threads) and its completions, timers and signals; the JobPath decides what each delivery
 // becomes. Acks ride on store commits, so while the database is away the
 // prefetch window fills and the broker stops delivering by itself: the
 // backlog in memory is bounded by prefetch.
@@ -28,11 +28,20 @@
 
 namespace celeriac::worker {
 
+enum class PoolKind { Process, Thread };
+
 struct WorkerOptions {
   broker::BrokerOptions broker;
   store::StoreWriterOptions store;
   std::vector<std::string> queues = {"default"}; // most preferred first
-  std::size_t concurrency = 1;                   // pool threads
+  PoolKind pool = PoolKind::Process;
+  std::size_t concurrency = 1;                   // pool children or threads
+  // Process pool: the binary and arguments that start a pool child (the
+  // worker's own binary in child mode), and when children are recycled.
+  std::string child_executable;
+  std::vector<std::string> child_arguments;
+  std::uint64_t max_tasks_per_child = 0;
+  std::uint64_t max_memory_per_child = 0;
   std::uint16_t prefetch = 0;                    // per queue; 0: the pool size
   Duration shutdown_timeout = std::chrono::seconds(60);
   std::string name; // "hostname:pid" when empty
