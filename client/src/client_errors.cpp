@@ -7,9 +7,12 @@ namespace {
 
 std::string_view kind_name(PublishError::Kind kind) {
   switch (kind) {
-  case PublishError::Kind::Nacked: return "nacked by the broker";
-  case PublishError::Kind::Returned: return "returned as unroutable";
-  case PublishError::Kind::Failed: return "not published";
+    case PublishError::Kind::Nacked:
+      return "nacked by the broker";
+    case PublishError::Kind::Returned:
+      return "returned as unroutable";
+    case PublishError::Kind::Failed:
+      return "not published";
   }
   return "not published";
 }
@@ -27,14 +30,18 @@ std::string failure_text(const store::JobRecord& record) {
 } // namespace
 
 PublishError::PublishError(JobId id, std::string queue, Kind kind, std::string detail)
-    : InfrastructureError(fmt::format("job {} to queue '{}' {}: {}", id.str(), queue,
-                                      kind_name(kind), detail)),
-      id_(id), queue_(std::move(queue)), kind_(kind), detail_(std::move(detail)) {}
+    : InfrastructureError(
+          fmt::format("job {} to queue '{}' {}: {}", id.str(), queue, kind_name(kind), detail)),
+      id_(id),
+      queue_(std::move(queue)),
+      kind_(kind),
+      detail_(std::move(detail)) {}
 
 WaitTimeout::WaitTimeout(JobId id, Duration timeout, std::optional<JobState> last_state)
     : Error(fmt::format("job {} not finished after {} (state: {})", id.str(),
                         format_duration(timeout), state_text(last_state))),
-      id_(id), last_state_(last_state) {}
+      id_(id),
+      last_state_(last_state) {}
 
 JobFailed::JobFailed(store::JobRecord record)
     : Error(failure_text(record)), record_(std::move(record)) {}

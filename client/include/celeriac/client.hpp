@@ -65,7 +65,7 @@ struct EnqueueRequest {
 };
 
 struct RevokeOptions {
-  bool terminate = false;        // ask the worker running it to kill it (Celery's terminate)
+  bool terminate = false;         // ask the worker running it to kill it (Celery's terminate)
   std::string reason = "revoked"; // kept with the revoke and in the job's error_message
   // How long workers must remember the revoke; nullopt: until purged by hand,
   // so a revoked job never runs however long it waits in its queue.

@@ -28,7 +28,7 @@ namespace celeriac::store {
 // One row of <schema>.jobs, typed. Null columns are empty optionals.
 struct JobRecord {
   JobId id;
-  std::optional<std::string> task;  // null only when a message named none
+  std::optional<std::string> task; // null only when a message named none
   std::optional<std::string> queue;
   int priority = 0;
   JobState state = JobState::Pending;
@@ -73,10 +73,10 @@ struct RevokeResult {
 std::string_view to_string(RevokeEffect effect);
 
 struct RevokeRequest {
-  std::string reason = "revoked";       // kept in revoked.reason and the job's error_message
-  bool terminate = false;               // ask workers to kill the job if it is running
-  std::optional<Timestamp> expires_at;  // when workers may forget the revoke; nullopt: never
-  Timestamp now;                        // revoked_at, and the REVOKED change's time
+  std::string reason = "revoked";      // kept in revoked.reason and the job's error_message
+  bool terminate = false;              // ask workers to kill the job if it is running
+  std::optional<Timestamp> expires_at; // when workers may forget the revoke; nullopt: never
+  Timestamp now;                       // revoked_at, and the REVOKED change's time
 };
 
 // In one transaction: records ID in <schema>.revoked (an upsert: revoking

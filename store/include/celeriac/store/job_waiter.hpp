@@ -49,4 +49,8 @@ class JobWaiter {
 // "<schema>_job_done": the channel the trigger notifies on.
 std::string job_done_channel(const std::string& schema);
 
+// The application_name of a waiter's connection in pg_stat_activity
+// (PostgreSQL truncates it to 63 bytes).
+std::string waiter_application_name(const std::string& schema);
+
 } // namespace celeriac::store
