@@ -55,7 +55,9 @@ struct JobChange {
   bool operator==(const JobChange&) const = default;
 };
 
-// Convenience constructors for the common steps.
+// Constructors for the common steps (aggregate initialization would have to
+// name every field).
+JobChange job_change(const JobId& id, JobState state, Timestamp at, int retries = 0);
 JobChange pending_change(const Job& job, Timestamp enqueued_at);
 JobChange received_change(const Job& job, Timestamp at, std::string worker);
 

@@ -1,0 +1,79 @@
+#include "batch_writer.hpp"
+
+#include <fmt/format.h>
+
+#include "celeriac/core/config.hpp"
+
+namespace celeriac::store::detail {
+namespace {
+
+// SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation)
+// are about the rows themselves: writing them again cannot succeed. Anything
+// else (a lost connection, a shutdown, a missing table before `migrate`) may
+// pass later, so it is retried.
+bool refused_for_its_data(const pqxx::sql_error& e) {
+  const std::string state = e.sqlstate();
+  return state.starts_with("22") || state.starts_with("23");
+}
+
+// libpq waits for a TCP connect as long as the kernel does unless told not to.
+std::string with_connect_timeout(std::string url) {
+  if (url.find("connect_timeout") != std::string::npos) return url;
+  const bool is_uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
+  if (!is_uri) return url + " connect_timeout=5";
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + "connect_timeout=5";
+}
+
+} // namespace
+
+BatchWriter::BatchWriter(std::string url, std::string schema)
+    : url_(with_connect_timeout(std::move(url))), schema_(std::move(schema)) {}
+
+void BatchWriter::connect() {
+  try {
+    conn_ = std::make_unique<pqxx::connection>(url_);
+  } catch (const std::exception& e) {
+    lose(e);
+  }
+}
+
+std::vector<std::string> BatchWriter::write(std::span<const JobChange> changes) {
+  std::vector<std::string> reasons(changes.size());
+  if (!conn_) connect();
+  write_part(changes, reasons.data());
+  return reasons;
+}
+
+void BatchWriter::write_part(std::span<const JobChange> part, std::string* reasons) {
+  try {
+    pqxx::work txn{*conn_};
+    apply_changes(txn, schema_, part);
+    txn.commit();
+    return;
+  } catch (const pqxx::sql_error& e) {
+    if (!refused_for_its_data(e)) lose(e);
+    if (part.size() == 1) {
+      *reasons = e.what();
+      if (reasons->ends_with('\n')) reasons->pop_back();
+      return;
+    }
+  } catch (const std::exception& e) {
+    lose(e);
+  }
+  const std::size_t half = part.size() / 2;
+  write_part(part.first(half), reasons);
+  write_part(part.subspan(half), reasons + half);
+}
+
+void BatchWriter::lose(const std::exception& e) {
+  conn_.reset();
+  std::string reason = e.what();
+  while (reason.ends_with('\n')) reason.pop_back();
+  // libpq's messages name host and port, never the password; redact anyway
+  // in case a future message quotes the URL.
+  for (auto at = reason.find(url_); at != std::string::npos; at = reason.find(url_))
+    reason.replace(at, url_.size(), redact_url(url_));
+  throw ConnectionLost(reason);
+}
+
+} // namespace celeriac::store::detail

@@ -1,0 +1,211 @@
+// apply_changes(): a batch of job state changes as one multi-row upsert. The
+// batch travels as a single jsonb parameter expanded by jsonb_to_recordset, so
+// a batch of any size is one round trip and no value is ever spliced into SQL.
+#include "celeriac/store/job_changes.hpp"
+
+#include <map>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "celeriac/store/migrations.hpp"
+
+namespace celeriac::store {
+namespace {
+
+// The order that makes records monotonic: terminal states last, then the
+// attempt (retries), then the step within an attempt.
+std::int64_t rank(JobState state, int retries) {
+  if (is_terminal(state)) return std::numeric_limits<std::int64_t>::max();
+  const int step = state == JobState::Pending    ? 0
+                   : state == JobState::Received ? 1
+                   : state == JobState::Started  ? 2
+                                                 : 3;
+  return std::int64_t{retries} * 4 + step;
+}
+
+// The same order in SQL, for a row alias (the stored row or `excluded`).
+std::string rank_sql(std::string_view row) {
+  return fmt::format(
+      "(case when {0}.state in ('SUCCESS', 'FAILURE', 'REVOKED') then 9223372036854775807"
+      " else {0}.retries::bigint * 4 + case {0}.state when 'PENDING' then 0"
+      " when 'RECEIVED' then 1 when 'STARTED' then 2 else 3 end end)",
+      row);
+}
+
+// One job's changes in this batch, merged.
+struct Merged {
+  const JobChange* top = nullptr;  // the most advanced change (the first among equals)
+  const Job* job = nullptr;        // the description of the most advanced change having one
+  std::int64_t job_rank = -1;
+  int retries = 0;
+  std::optional<int> max_retries;
+  int deliveries = 0;
+  std::optional<std::string> worker;
+  std::optional<Timestamp> enqueued_at, received_at, started_at;
+};
+
+void merge(Merged& m, const JobChange& c) {
+  const std::int64_t r = rank(c.state, c.retries);
+  if (m.top == nullptr || r > rank(m.top->state, m.top->retries)) m.top = &c;
+  if (c.job && r > m.job_rank) {
+    m.job = &*c.job;
+    m.job_rank = r;
+  }
+  m.retries = std::max(m.retries, c.retries);
+  if (c.max_retries) m.max_retries = c.max_retries;
+  if (c.worker && (!m.worker || m.top == &c)) m.worker = c.worker;
+  auto later = [](std::optional<Timestamp>& slot, Timestamp at) {
+    if (!slot || at > *slot) slot = at;
+  };
+  switch (c.state) {
+  case JobState::Pending:
+    if (!m.enqueued_at || c.at < *m.enqueued_at) m.enqueued_at = c.at;
+    break;
+  case JobState::Received:
+    ++m.deliveries;
+    later(m.received_at, c.at);
+    break;
+  case JobState::Started:
+    later(m.started_at, c.at);
+    break;
+  default:
+    break;
+  }
+}
+
+nlohmann::json optional_time(const std::optional<Timestamp>& t) {
+  return t ? nlohmann::json(format_iso8601(*t)) : nlohmann::json(nullptr);
+}
+
+nlohmann::json optional_id(const std::optional<JobId>& id) {
+  return id ? nlohmann::json(id->str()) : nlohmann::json(nullptr);
+}
+
+void put_description(nlohmann::json& row, const Job& job) {
+  row["task"] = job.task;
+  row["queue"] = job.queue;
+  row["priority"] = job.priority;
+  row["args"] = job.args;
+  row["kwargs"] = job.kwargs;
+  row["parent_id"] = optional_id(job.parent_id);
+  row["root_id"] = optional_id(job.root_id);
+  row["group_id"] = job.group ? nlohmann::json(*job.group) : nlohmann::json(nullptr);
+  row["eta"] = optional_time(job.eta);
+  row["expires"] = optional_time(job.expires);
+}
+
+nlohmann::json to_row(const Merged& m) {
+  const JobChange& top = *m.top;
+  nlohmann::json row = {{"id", top.id.str()},
+                        {"state", std::string(to_string(top.state))},
+                        {"retries", m.retries},
+                        {"deliveries", m.deliveries},
+                        {"max_retries", m.max_retries ? nlohmann::json(*m.max_retries) : nullptr},
+                        {"worker", m.worker ? nlohmann::json(*m.worker) : nullptr},
+                        {"result", top.result ? *top.result : nlohmann::json(nullptr)},
+                        {"enqueued_at", optional_time(m.enqueued_at)},
+                        {"received_at", optional_time(m.received_at)},
+                        {"started_at", optional_time(m.started_at)},
+                        {"finished_at", is_terminal(top.state) ? optional_time(top.at) : nullptr}};
+  if (top.error) {
+    row["error_type"] = top.error->type;
+    row["error_message"] = top.error->message;
+    row["error_stack"] = top.error->stack;
+  }
+  if (m.job != nullptr) put_description(row, *m.job);
+  return row;
+}
+
+// The statement, per schema. `excluded` is the incoming (merged) change; it
+// carries a description exactly when excluded.task is not null.
+std::string upsert_sql(const std::string& q) {
+  const std::string adv = rank_sql("excluded") + " > " + rank_sql("j");
+  auto described = [&](std::string_view col) {
+    return fmt::format("{0} = case when excluded.task is not null and (j.task is null or {1})"
+                       " then excluded.{0} else j.{0} end",
+                       col, adv);
+  };
+  auto error = [&](std::string_view col) {
+    return fmt::format("{0} = case when not ({1}) then j.{0} when excluded.state = 'SUCCESS'"
+                       " then null when excluded.error_type is not null then excluded.{0}"
+                       " else j.{0} end",
+                       col, adv);
+  };
+  std::string set = fmt::format("state = case when {0} then excluded.state else j.state end", adv);
+  for (const char* col : {"task", "queue", "priority", "args", "kwargs", "parent_id", "root_id",
+                          "group_id", "eta", "expires"}) {
+    set += ", " + described(col);
+  }
+  for (const char* col : {"error_type", "error_message", "error_stack"}) set += ", " + error(col);
+  set += fmt::format(
+      ", result = case when {0} then excluded.result else j.result end"
+      ", worker = case when {0} then coalesce(excluded.worker, j.worker)"
+      " else coalesce(j.worker, excluded.worker) end"
+      ", finished_at = case when {0} then coalesce(excluded.finished_at, j.finished_at)"
+      " else j.finished_at end",
+      adv);
+  set += ", retries = greatest(j.retries, excluded.retries)"
+         ", max_retries = coalesce(excluded.max_retries, j.max_retries)"
+         ", deliveries = j.deliveries + excluded.deliveries"
+         ", enqueued_at = least(j.enqueued_at, excluded.enqueued_at)"
+         ", received_at = greatest(j.received_at, excluded.received_at)"
+         ", started_at = greatest(j.started_at, excluded.started_at)"
+         ", updated_at = now()";
+  return "insert into " + q +
+         ".jobs as j (id, task, queue, priority, state, args, kwargs, result, error_type,"
+         " error_message, error_stack, retries, max_retries, deliveries, worker, parent_id,"
+         " root_id, group_id, eta, expires, enqueued_at, received_at, started_at, finished_at)"
+         " select c.id, c.task, c.queue, coalesce(c.priority, 0), c.state,"
+         " coalesce(c.args, '[]'), coalesce(c.kwargs, '{}'), c.result, c.error_type,"
+         " c.error_message, c.error_stack, c.retries, c.max_retries, c.deliveries, c.worker,"
+         " c.parent_id, c.root_id, c.group_id, c.eta, c.expires, c.enqueued_at, c.received_at,"
+         " c.started_at, c.finished_at"
+         " from jsonb_to_recordset($1::jsonb) as c(id uuid, task text, queue text,"
+         " priority smallint, state text, args jsonb, kwargs jsonb, result jsonb,"
+         " error_type text, error_message text, error_stack text, retries int, max_retries int,"
+         " deliveries int, worker text, parent_id uuid, root_id uuid, group_id text,"
+         " eta timestamptz, expires timestamptz, enqueued_at timestamptz,"
+         " received_at timestamptz, started_at timestamptz, finished_at timestamptz)"
+         " on conflict (id) do update set " +
+         set;
+}
+
+} // namespace
+
+JobChange job_change(const JobId& id, JobState state, Timestamp at, int retries) {
+  JobChange change;
+  change.id = id;
+  change.state = state;
+  change.at = at;
+  change.retries = retries;
+  return change;
+}
+
+JobChange pending_change(const Job& job, Timestamp enqueued_at) {
+  JobChange change = job_change(job.id, JobState::Pending, enqueued_at, job.retries);
+  change.job = job;
+  return change;
+}
+
+JobChange received_change(const Job& job, Timestamp at, std::string worker) {
+  JobChange change = job_change(job.id, JobState::Received, at, job.retries);
+  change.job = job;
+  change.worker = std::move(worker);
+  return change;
+}
+
+void apply_changes(pqxx::work& txn, const std::string& schema,
+                   std::span<const JobChange> changes) {
+  validate_schema_name(schema);
+  if (changes.empty()) return;
+  std::map<JobId, Merged> merged;
+  for (const JobChange& change : changes) merge(merged[change.id], change);
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& [id, m] : merged) rows.push_back(to_row(m));
+  // Replace, not throw: an error message from a task may hold invalid UTF-8.
+  txn.exec_params(upsert_sql(txn.quote_name(schema)),
+                  rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+} // namespace celeriac::store
