@@ -1,6 +1,5 @@
-// A migrated schema of its own for one test, dropped at the end, and helpers
-// that write jobs rows directly with SQL (the way any writer would, so the
-// tests see the real trigger and constraints).
+// Helpers over ScratchSchema that write jobs rows directly with SQL, the way
+// any writer would, so the tests see the real trigger and constraints.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -12,14 +11,9 @@
 
 #include "celeriac/core/job_id.hpp"
 #include "celeriac/core/time.hpp"
-#include "celeriac/store/migrations.hpp"
-#include "test_env.hpp"
+#include "scratch_schema.hpp"
 
 namespace celeriac::test {
-
-inline std::string database_url() {
-  return required_env("CELERIAC_DATABASE_URL");
-}
 
 inline JobId random_job_id() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -29,29 +23,9 @@ inline JobId random_job_id() {
   return JobId::v4(bytes);
 }
 
-struct MigratedSchema {
-  std::string name;
-  pqxx::connection conn{database_url()};
-
-  explicit MigratedSchema(const std::string& prefix = "celeriac_test_")
-      : name(unique_name(prefix)) {
-    store::migrate(conn, name);
-  }
-  MigratedSchema(const MigratedSchema&) = delete;
-  MigratedSchema& operator=(const MigratedSchema&) = delete;
-  ~MigratedSchema() {
-    try {
-      pqxx::work tx{conn};
-      tx.exec0("drop schema if exists " + tx.quote_name(name) + " cascade");
-      tx.commit();
-    } catch (const std::exception& e) {
-      MESSAGE("could not drop schema " << name << ": " << e.what());
-    }
-  }
-
-  std::string table(const std::string& table_name) {
-    return conn.quote_name(name) + "." + table_name;
-  }
+// A ScratchSchema (fresh, migrated, dropped at the end) with helpers for jobs rows.
+struct MigratedSchema : ScratchSchema {
+  using ScratchSchema::ScratchSchema;
 
   void exec(const std::string& sql) {
     pqxx::work tx{conn};
