@@ -34,6 +34,19 @@ store::JobRecord finished_record(const Config& config, JobId id, std::optional<D
   return *record;
 }
 
+// Stable names for --json (store's to_string is prose).
+std::string_view effect_name(store::RevokeEffect effect) {
+  switch (effect) {
+    case store::RevokeEffect::Revoked:
+      return "revoked";
+    case store::RevokeEffect::AlreadyFinished:
+      return "already_finished";
+    case store::RevokeEffect::NotTracked:
+      return "not_tracked";
+  }
+  return "unknown";
+}
+
 std::string revoke_text(JobId id, const RevokeOutcome& outcome) {
   const std::string told = outcome.broadcast ? "workers told" : "workers NOT told (broker)";
   switch (outcome.effect) {
@@ -119,7 +132,7 @@ int run_revoke(const Invocation& invocation) {
   const RevokeOutcome outcome = client.revoke(id, revoke);
   if (flag_option(*parsed, "json")) {
     invocation.out << nlohmann::json{{"id", id.str()},
-                                     {"effect", store::to_string(outcome.effect)},
+                                     {"effect", effect_name(outcome.effect)},
                                      {"previous_state",
                                       outcome.previous_state
                                           ? nlohmann::json(to_string(*outcome.previous_state))
