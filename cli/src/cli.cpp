@@ -94,6 +94,18 @@ int unknown_command(std::ostream& err, std::string_view what) {
   return kExitUsage;
 }
 
+int missing_subcommand(std::ostream& err, std::string_view group) {
+  std::string choices;
+  for (const auto& c : kCommands) {
+    if (!c.name.starts_with(group) || c.name.size() <= group.size()) continue;
+    choices += (choices.empty() ? "" : "|") + std::string(c.name.substr(group.size() + 1));
+  }
+  err << "celeriac " << group << ": missing subcommand\n"
+      << fmt::format("usage: celeriac {} {} [OPTIONS] (celeriac {} --help lists them)\n", group,
+                     choices, group);
+  return kExitUsage;
+}
+
 } // namespace
 
 std::string usage_line(const Invocation& invocation) {
@@ -117,9 +129,10 @@ int run_cli(const std::vector<std::string>& args, const std::map<std::string, st
   }
   std::size_t words = 1;
   if (is_group(first)) {
-    if (args.size() < 2 || args[1] == "-h" || args[1] == "--help") {
-      print_overview(args.size() < 2 ? err : out, first);
-      return args.size() < 2 ? kExitUsage : kExitOk;
+    if (args.size() < 2) return missing_subcommand(err, first);
+    if (args[1] == "-h" || args[1] == "--help") {
+      print_overview(out, first);
+      return kExitOk;
     }
     words = 2;
   }

@@ -40,6 +40,7 @@ void check_usage_error(const std::vector<std::string>& args, const std::string& 
 TEST_CASE("usage errors exit 2 with a usage line") {
   check_usage_error({}, "no command given");
   check_usage_error({"frobnicate"}, "unknown command 'frobnicate'");
+  check_usage_error({"inspect"}, "celeriac inspect: missing subcommand");
   check_usage_error({"inspect", "nothing"}, "unknown command 'inspect nothing'");
   check_usage_error({"enqueue"}, "missing TASK");
   check_usage_error({"enqueue", "demo.add", "--bogus"}, "bogus");
