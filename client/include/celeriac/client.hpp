@@ -52,6 +52,10 @@ struct ClientOptions {
   // How long the constructor may take to reach the broker (and, with
   // track_pending, the database) before it throws InfrastructureError.
   std::chrono::milliseconds connect_timeout{5000};
+  // How long enqueue() and revoke() wait for the broker's confirm. Past it,
+  // enqueue() throws PublishError (Failed), though the message stays queued in
+  // the client and may still be published if the broker comes back.
+  std::chrono::milliseconds publish_timeout{30000};
   // connection_name shown in RabbitMQ's management UI.
   std::string connection_name = "celeriac-client";
 };
@@ -134,7 +138,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Builds the job (task defaults from config.task(TASK), then OPTIONS),
+  // Builds the job (task defaults from config.task(TASK), then OPTIONS; null
+  // ARGS / KWARGS stand for [] / {}),
   // publishes it (countdown/eta: through the delay levels) and returns its id
   // once the broker confirmed it. Unknown queue: InvalidInput("queue").
   JobId enqueue(const std::string& task, nlohmann::json args = nlohmann::json::array(),
