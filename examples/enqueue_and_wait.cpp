@@ -45,7 +45,7 @@ int run(int argc, char** argv) {
 
   celeriac::Client client(load_config(path)); // connects to the broker, or throws
   const celeriac::JobId id = client.enqueue(task, args);
-  std::cout << "enqueued " << task << " as " << id.str() << '\n';
+  std::cout << "enqueued " << task << " as " << id.str() << std::endl; // shown before the wait
 
   const celeriac::store::JobRecord job = client.wait(id, *timeout);
   if (job.state != celeriac::JobState::Success) {
