@@ -89,7 +89,7 @@ class Client::Impl {
         options_(std::move(options)),
         track_pending_(options_.track_pending.value_or(config.database.track_pending)),
         origin_(origin()),
-        database_(config.database.url, config.database.schema),
+        database_(config.database.url, config.database.schema, options_.connect_timeout),
         broker_(start_broker(config_, options_)) {
     if (track_pending_) database_.connect();
   }
@@ -190,7 +190,11 @@ void Client::Impl::await_confirms(const std::vector<Job>& jobs,
 store::JobRecord Client::Impl::wait(JobId id, Duration timeout) {
   if (timeout < Duration::zero()) throw InvalidInput("timeout", "must not be negative");
   std::optional<store::JobRecord> last_seen;
-  auto record = database_.wait(id, SteadyClock::now() + timeout, last_seen);
+  const auto now = SteadyClock::now();
+  // Saturates: wait(id, Duration::max()) means "for ever", not an overflow.
+  const auto room = std::chrono::duration_cast<Duration>(SteadyClock::time_point::max() - now);
+  const auto deadline = timeout >= room ? SteadyClock::time_point::max() : now + timeout;
+  auto record = database_.wait(id, deadline, last_seen);
   if (record) return std::move(*record);
   throw WaitTimeout(id, timeout,
                     last_seen ? std::optional<JobState>(last_seen->state) : std::nullopt);

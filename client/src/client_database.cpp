@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "celeriac/core/config.hpp"
 #include "celeriac/core/error.hpp"
 #include "celeriac/store/job_changes.hpp"
@@ -13,10 +15,22 @@ namespace {
 // Idle waiter connections kept for the next waits; more are closed.
 constexpr std::size_t kMaxIdleWaiters = 4;
 
+// URL with libpq's connect_timeout (whole seconds, at least 2 as libpq
+// enforces) unless it sets one: libpq's default is to wait forever for a host
+// that does not answer.
+std::string with_connect_timeout(std::string url, std::chrono::milliseconds timeout) {
+  if (url.find("connect_timeout=") != std::string::npos) return url;
+  const auto seconds =
+      std::max<std::int64_t>(2, std::chrono::ceil<std::chrono::seconds>(timeout).count());
+  url += url.find('?') == std::string::npos ? '?' : '&';
+  return url + fmt::format("connect_timeout={}", seconds);
+}
+
 } // namespace
 
-ClientDatabase::ClientDatabase(std::string url, std::string schema)
-    : url_(std::move(url)), schema_(std::move(schema)) {
+ClientDatabase::ClientDatabase(const std::string& url, std::string schema,
+                               std::chrono::milliseconds connect_timeout)
+    : url_(with_connect_timeout(url, connect_timeout)), schema_(std::move(schema)) {
   store::validate_schema_name(schema_);
 }
 

@@ -29,7 +29,9 @@ namespace celeriac::client_detail {
 
 class ClientDatabase {
  public:
-  ClientDatabase(std::string url, std::string schema);
+  // URL is a libpq URI; CONNECT_TIMEOUT bounds each connection attempt.
+  ClientDatabase(const std::string& url, std::string schema,
+                 std::chrono::milliseconds connect_timeout);
 
   // Opens the shared connection now (instead of on first use).
   void connect();

@@ -4,11 +4,20 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "celeriac/core/config.hpp"
 #include "celeriac/core/error.hpp"
 #include "celeriac/store/migrations.hpp"
 
 namespace celeriac::store {
+namespace {
+
+// One await_notification at most this long, so that a far deadline never
+// overflows the socket wait's timeout arithmetic.
+constexpr std::chrono::microseconds kLongestSleep = std::chrono::hours(1);
+
+} // namespace
 // Registered for the duration of one wait: its constructor LISTENs, its
 // destructor UNLISTENs, and it remembers whether its job was named.
 struct JobWaiter::Listener final : pqxx::notification_receiver {
@@ -59,9 +68,10 @@ std::optional<JobRecord> JobWaiter::wait(JobId id, std::chrono::steady_clock::ti
       // Sleep until a notification (any job's) or the deadline; read again
       // only when one named this job.
       while (!listener.named) {
-        const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(
             deadline - std::chrono::steady_clock::now());
         if (left <= std::chrono::microseconds::zero()) return std::nullopt;
+        left = std::min<std::chrono::microseconds>(left, kLongestSleep);
         conn_->await_notification(static_cast<long>(left.count() / 1'000'000),
                                   static_cast<long>(left.count() % 1'000'000));
       }

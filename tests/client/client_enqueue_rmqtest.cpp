@@ -100,6 +100,7 @@ TEST_CASE("enqueue: bad input is refused before anything is written or published
   } catch (const celeriac::InvalidInput& e) {
     CHECK(e.field() == "requests[2].priority");
   }
+  CHECK(f.client->enqueue_many({}).empty());
   CHECK(f.ready() == 0);
   CHECK(f.job_rows() == 0);
 }
