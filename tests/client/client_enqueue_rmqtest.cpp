@@ -176,4 +176,18 @@ TEST_CASE("Client: an unreachable broker is an InfrastructureError naming it, wi
   CHECK(Clock::now() - start < std::chrono::seconds(5));
 }
 
+TEST_CASE("Client: with track_pending, an unreachable database fails the constructor, naming it") {
+  ClientFixture reachable; // only for a broker queue that exists
+  auto config = celeriac::test::client_config(reachable.queue, reachable.db.name);
+  config.database.url = "postgresql://someone:secret@127.0.0.1:1/none";
+  try {
+    Client client(config);
+    FAIL("connected to a closed port");
+  } catch (const celeriac::InfrastructureError& e) {
+    const std::string what = e.what();
+    CHECK(what.find("127.0.0.1:1") != std::string::npos);
+    CHECK(what.find("secret") == std::string::npos);
+  }
+}
+
 } // namespace
