@@ -28,6 +28,10 @@ std::string with_connect_timeout(std::string url, std::chrono::milliseconds time
 
 } // namespace
 
+std::string client_application_name(const std::string& schema) {
+  return "celeriac client " + schema;
+}
+
 ClientDatabase::ClientDatabase(const std::string& url, std::string schema,
                                std::chrono::milliseconds connect_timeout)
     : url_(with_connect_timeout(url, connect_timeout)), schema_(std::move(schema)) {
@@ -43,7 +47,7 @@ void ClientDatabase::with_connection(const char* what,
   std::lock_guard lock(mutex_);
   for (int attempt = 0;; ++attempt) {
     try {
-      if (!conn_) conn_ = std::make_unique<pqxx::connection>(url_);
+      if (!conn_) conn_ = open_connection();
       work(*conn_);
       return;
     } catch (const pqxx::broken_connection& e) {
@@ -51,15 +55,28 @@ void ClientDatabase::with_connection(const char* what,
       if (attempt == 0) continue; // the server may have restarted since the last use
       throw InfrastructureError(
           fmt::format("database {} unreachable while {}: {}", redact_url(url_), what, e.what()));
+    } catch (const pqxx::in_doubt_error& e) { // lost during COMMIT; every call here is idempotent
+      conn_.reset();
+      if (attempt == 0) continue;
+      throw InfrastructureError(
+          fmt::format("database connection lost while {}: {}", what, e.what()));
     } catch (const pqxx::undefined_table& e) {
       throw InfrastructureError(
           fmt::format("database schema '{}' is not migrated (run `celeriac"
                       " migrate`) while {}: {}",
                       schema_, what, e.what()));
-    } catch (const pqxx::sql_error& e) {
+    } catch (const pqxx::failure& e) { // sql_error and the rest of libpqxx's runtime errors
       throw InfrastructureError(fmt::format("database error while {}: {}", what, e.what()));
     }
   }
+}
+
+std::unique_ptr<pqxx::connection> ClientDatabase::open_connection() const {
+  auto conn = std::make_unique<pqxx::connection>(url_);
+  // Names the connection in pg_stat_activity, for operators (and tests).
+  pqxx::nontransaction tx{*conn};
+  tx.exec0("set application_name = " + tx.quote(client_application_name(schema_)));
+  return conn;
 }
 
 void ClientDatabase::write_pending(std::span<const Job> jobs, Timestamp enqueued_at) {
@@ -100,7 +117,7 @@ std::optional<store::JobRecord> ClientDatabase::wait(JobId id,
     } catch (const InfrastructureError&) {
       if (pooled && attempt == 0) continue; // an idle connection the server closed
       throw;
-    } catch (const pqxx::sql_error& e) {
+    } catch (const pqxx::failure& e) {
       throw InfrastructureError(fmt::format("database error while waiting: {}", e.what()));
     } // either way the waiter, and its connection, are dropped
     last_seen = waiter->last_seen();

@@ -27,6 +27,9 @@
 
 namespace celeriac::client_detail {
 
+// application_name of the shared connection in pg_stat_activity.
+std::string client_application_name(const std::string& schema);
+
 class ClientDatabase {
  public:
   // URL is a libpq URI; CONNECT_TIMEOUT bounds each connection attempt.
@@ -44,6 +47,7 @@ class ClientDatabase {
                                        std::optional<store::JobRecord>& last_seen);
 
  private:
+  std::unique_ptr<pqxx::connection> open_connection() const;
   void with_connection(const char* what, const std::function<void(pqxx::connection&)>& work);
   // An idle waiter (second: true) or a new one (false).
   std::pair<std::unique_ptr<store::JobWaiter>, bool> take_waiter();

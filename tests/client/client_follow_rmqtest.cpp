@@ -161,4 +161,25 @@ TEST_CASE("revoke: a finished job stays finished; an unknown one is only remembe
   CHECK_THROWS_AS(f.client->revoke(id, options), celeriac::InvalidInput);
 }
 
+// Ends the server side of every connection named APPLICATION_NAME.
+long terminate_connections(ClientFixture& f, const std::string& application_name) {
+  return f.db.count(
+      "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+      " where application_name = '" +
+      application_name + "'");
+}
+
+TEST_CASE("connections the server closed are replaced: queries and pooled waiters go on") {
+  ClientFixture f;
+  const JobId id = f.client->enqueue("demo.add", {1, 2});
+  CHECK_THROWS_AS((void)f.client->wait(id, std::chrono::milliseconds(20)), celeriac::WaitTimeout);
+
+  CHECK(terminate_connections(f, "celeriac client " + f.db.name) == 1);
+  CHECK(terminate_connections(f, store::waiter_application_name(f.db.name)) == 1); // the idle one
+  REQUIRE(f.client->status(id).has_value());
+
+  f.worker_writes(finished(id, JobState::Success));
+  CHECK(f.client->wait(id, std::chrono::seconds(5)).state == JobState::Success);
+}
+
 } // namespace
