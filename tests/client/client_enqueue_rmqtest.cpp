@@ -190,4 +190,16 @@ TEST_CASE("Client: with track_pending, an unreachable database fails the constru
   }
 }
 
+TEST_CASE("Client: a malformed broker URL is InvalidInput naming broker.url") {
+  auto config = celeriac::test::client_config("default", "celeriac");
+  config.broker.url = "http://guest:secret@host/";
+  try {
+    Client client(config);
+    FAIL("accepted an http URL");
+  } catch (const celeriac::InvalidInput& e) {
+    CHECK(e.field() == "broker.url");
+    CHECK(std::string(e.what()).find("secret") == std::string::npos);
+  }
+}
+
 } // namespace
