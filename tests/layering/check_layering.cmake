@@ -5,13 +5,16 @@ cmake_minimum_required(VERSION 3.25)
 # ALLOW_<module>: every dependency (module or third-party) the module may use,
 # directly or through a module it depends on. Arrows point one way:
 #   cli -> {worker, scheduler, server, tasks} -> {broker, store} -> core
+# client (the app library) sits beside worker: it uses broker and store.
 set(ALLOW_core json fmt toml date_tz)
 set(ALLOW_broker core json fmt toml date_tz rabbitmq uv curl spdlog)
 set(ALLOW_store core json fmt toml date_tz pqxx uv spdlog)
+set(ALLOW_client core broker store json fmt toml date_tz rabbitmq uv curl pqxx spdlog)
 set(ALLOW_worker core broker store json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib)
 set(ALLOW_scheduler core broker store json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib)
 set(ALLOW_server core broker store json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib)
 set(ALLOW_tasks core broker store worker json fmt toml date_tz rabbitmq uv curl pqxx spdlog)
+set(ALLOW_cli core broker store client worker scheduler server tasks json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib cxxopts)
 
 # Which dependency an include belongs to, by the include's prefix.
 set(HEADER_PREFIXES

@@ -1,0 +1,20 @@
+// The commands, one function each; cli.cpp dispatches to them by name. Each
+// returns the exit code, or throws (see cli.hpp for the mapping).
+#pragma once
+
+#include "celeriac/cli/cli.hpp"
+#include "command.hpp"
+
+namespace celeriac::cli {
+
+int run_enqueue(const Invocation& invocation);
+int run_result(const Invocation& invocation);
+int run_status(const Invocation& invocation);
+int run_revoke(const Invocation& invocation);
+int run_inspect_queues(const Invocation& invocation);
+int run_inspect_workers(const Invocation& invocation);
+int run_purge(const Invocation& invocation);
+int run_migrate(const Invocation& invocation);
+int run_config_check(const Invocation& invocation);
+
+} // namespace celeriac::cli

@@ -1,0 +1,52 @@
+// BrokerThread: a broker::Broker on a libuv loop of its own thread, which
+// other threads publish through.
+//
+// Threading: publish() may be called from any thread. It appends to a queue
+// under a mutex and wakes the loop with uv_async_send; sends coalesce, so the
+// loop drains the whole queue each time. Only the loop thread touches the
+// Broker. Each message completes through its future, set on the loop thread
+// (a broken promise means the thread stopped first).
+// Start/stop: the constructor returns once the broker is connected, or throws
+// InfrastructureError; the destructor stops the broker (outstanding publishes
+// fail with "broker stopped") and joins the thread.
+#pragma once
+
+#include <uv.h>
+
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "celeriac/broker/broker.hpp"
+
+namespace celeriac::client_detail {
+
+class BrokerThread {
+ public:
+  explicit BrokerThread(broker::BrokerOptions options);
+  ~BrokerThread();
+  BrokerThread(const BrokerThread&) = delete;
+  BrokerThread& operator=(const BrokerThread&) = delete;
+
+  // Queues MESSAGES for the loop, in order; their `done` callbacks are
+  // replaced by the returned futures.
+  std::vector<std::future<broker::PublishResult>> publish(std::vector<broker::Outgoing> messages);
+
+ private:
+  void run(broker::BrokerOptions options, std::promise<void>& started);
+  void drain(); // loop thread: hands queued messages to the broker, or stops
+
+  uv_loop_t loop_{};
+  uv_async_t wakeup_{};
+  std::unique_ptr<broker::Broker> broker_; // loop thread only
+
+  std::mutex mutex_; // guards queued_, running_, stopping_
+  std::vector<broker::Outgoing> queued_;
+  bool running_ = false;  // the loop accepts messages
+  bool stopping_ = false; // the destructor asked the loop to end
+
+  std::thread thread_; // last: starts after everything above exists
+};
+
+} // namespace celeriac::client_detail

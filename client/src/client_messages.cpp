@@ -1,0 +1,78 @@
+#include "client_messages.hpp"
+
+#include <fmt/format.h>
+
+#include "celeriac/broker/delay_routing.hpp"
+#include "celeriac/broker/topology.hpp"
+
+namespace celeriac::client_detail {
+namespace {
+
+broker::TlsOptions tls_options(const BrokerTlsConfig& tls) {
+  return broker::TlsOptions{tls.ca_cert.value_or(""), tls.client_cert.value_or(""),
+                            tls.client_key.value_or(""), tls.verify_peer, tls.verify_hostname};
+}
+
+broker::QueueSpec queue_spec(const QueueConfig& queue) {
+  return broker::QueueSpec{queue.name, queue.type == QueueType::Quorum,
+                           queue.max_priority.value_or(0)};
+}
+
+} // namespace
+
+broker::BrokerOptions broker_options(const Config& config, const ClientOptions& options) {
+  broker::BrokerOptions out;
+  out.connection.url = config.broker.url;
+  out.connection.tls = tls_options(config.broker.tls);
+  out.connection.heartbeat =
+      std::chrono::duration_cast<std::chrono::seconds>(config.broker.heartbeat);
+  out.connection.timeout = options.connect_timeout;
+  out.connection.name = options.connection_name;
+  for (const auto& queue : config.queues)
+    out.topology.queues.push_back(queue_spec(queue));
+  out.topology.delays = true;
+  out.confirm_window = static_cast<std::size_t>(config.broker.confirm_window);
+  out.limits.max_body_bytes = config.broker.max_body_bytes;
+  return out;
+}
+
+broker::Outgoing job_message(const Job& job, Timestamp now, std::uint64_t max_body_bytes) {
+  const Duration delay = job.eta ? *job.eta - now : Duration::zero();
+  const bool delayed = delay >= std::chrono::seconds(1); // a shorter wait is the worker's
+  broker::Outgoing out;
+  // A per-message TTL would make a delay level let the message go early, so
+  // a delayed job carries its expiry in the headers only (as publish_delayed does).
+  out.message = delayed ? encode_job(job) : encode_job(job, now);
+  if (out.message.body.size() > max_body_bytes) {
+    throw InvalidInput("args", fmt::format("the message body is {} bytes, more than"
+                                           " broker.max_body_bytes ({})",
+                                           out.message.body.size(), max_body_bytes));
+  }
+  if (!delayed) {
+    out.routing_key = job.queue;
+    return out;
+  }
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(delay).count();
+  if (seconds > static_cast<std::int64_t>(broker::kMaxDelaySeconds)) {
+    throw InvalidInput("eta", fmt::format("{} is more than {} seconds ahead",
+                                          format_iso8601(*job.eta), broker::kMaxDelaySeconds));
+  }
+  // What Broker::publish_delayed sends: the top level routes by the delay's bits.
+  out.exchange = broker::delay_level_name(broker::kDelayLevels - 1);
+  out.routing_key = broker::delay_routing_key(static_cast<std::uint32_t>(seconds), job.queue);
+  return out;
+}
+
+broker::Outgoing revoke_message(JobId id, bool terminate) {
+  broker::Outgoing out;
+  out.exchange = std::string(broker::kControlExchange);
+  out.mandatory = false; // no worker listening is not an error
+  out.message.properties.delivery_mode = 1;
+  out.message.body =
+      nlohmann::json{{"method", "revoke"},
+                     {"arguments", {{"task_id", id.str()}, {"terminate", terminate}}}}
+          .dump();
+  return out;
+}
+
+} // namespace celeriac::client_detail
