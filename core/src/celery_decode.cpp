@@ -19,6 +19,14 @@ constexpr std::string_view kKnownHeaders[] = {"lang",     "task",       "id",   
                                               "retries",  "timelimit",  "root_id", "parent_id",
                                               "argsrepr", "kwargsrepr", "origin",  "ignore_result"};
 
+// What RabbitMQ adds when it dead-letters a message (x-death, x-first-death-*,
+// x-last-death-*) belongs to that one trip through the broker, not to the job.
+// Carried into a republished job (a retry, a delayed send-back), it would make
+// RabbitMQ see a dead-letter cycle in the delay levels and drop the message.
+bool is_broker_trace_header(std::string_view key) {
+  return key == "x-death" || key.starts_with("x-first-death-") || key.starts_with("x-last-death-");
+}
+
 bool is_known_header(std::string_view key) {
   return std::find(std::begin(kKnownHeaders), std::end(kKnownHeaders), key) !=
          std::end(kKnownHeaders);
@@ -157,7 +165,7 @@ void decode_headers(const HeaderTable& headers, Job& job) {
     job.ignore_result = *b;
   }
   for (const auto& [key, value] : headers) {
-    if (is_known_header(key)) continue;
+    if (is_known_header(key) || is_broker_trace_header(key)) continue;
     if (!is_valid_utf8(key)) throw DecodeError("headers", "a header name is not valid UTF-8");
     check_utf8(value, header_field(key));
     job.extra_headers.set(key, value);

@@ -236,3 +236,17 @@ TEST_CASE("unknown headers are kept in order and forwarded") {
   CHECK(job.extra_headers.entries()[0].first == "x-b");
   CHECK(encode_job(job).headers.find("x-a")->get_if<HeaderTable>()->find("deep") != nullptr);
 }
+
+TEST_CASE("RabbitMQ's dead-letter trace headers are not kept with the job") {
+  // Republished with them, a retry through the delay levels would look like a
+  // dead-letter cycle to RabbitMQ, which drops such messages.
+  Message m = valid_message();
+  m.headers.set("x-death", HeaderArray{HeaderTable{{"queue", "celeriac.delay.00"}}});
+  m.headers.set("x-first-death-queue", "celeriac.delay.00");
+  m.headers.set("x-last-death-reason", "expired");
+  m.headers.set("x-app", "kept");
+  const Job job = decode_job(m, "q");
+  REQUIRE(job.extra_headers.size() == 1);
+  CHECK(job.extra_headers.entries()[0].first == "x-app");
+  CHECK(encode_job(job).headers.find("x-death") == nullptr);
+}

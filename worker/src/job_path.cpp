@@ -95,7 +95,14 @@ void JobPath::handle(broker::Delivery&& delivery) {
     return settle_revoked(std::move(delivery), "Expired",
                           "expired at " + format_iso8601(*job.expires));
   if (revoked_.contains(job.id)) return settle_revoked(std::move(delivery), "Revoked", "revoked");
-  if (job.eta && *job.eta > now) return send_back_for_eta(std::move(delivery), *job.eta - now);
+  if (job.eta && *job.eta > now) {
+    spdlog::debug("worker: job {} is due at {}; holding it", job.id.str(), format_iso8601(*job.eta));
+    return send_back_for_eta(std::move(delivery), *job.eta - now);
+  }
+  if (job.retries > 0 || delivery.redelivered) {
+    spdlog::debug("worker: job {} ({}, retries {}{}) starts", job.id.str(), job.task, job.retries,
+                  delivery.redelivered ? ", redelivered" : "");
+  }
   start(std::move(delivery), *definition);
 }
 
@@ -194,6 +201,8 @@ void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefin
   recorder_.record(std::move(recorded), settlement->on_record(settlement));
   if (plan.retry_delay) {
     ++counters_.retried;
+    spdlog::debug("worker: job {} retries in {} ms", job.id.str(),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(*plan.retry_delay).count());
     Job next = job;
     next.retries += 1;
     next.eta = options_.clock() + *plan.retry_delay;
