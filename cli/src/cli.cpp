@@ -30,6 +30,7 @@ constexpr std::array kCommands{
                  run_inspect_workers},
     CommandEntry{"purge", "QUEUE", "delete every ready message of a queue (needs --yes)",
                  run_purge},
+    CommandEntry{"worker", "", "run jobs from the queues (a daemon)", run_worker},
     CommandEntry{"migrate", "", "create or upgrade the database schema", run_migrate},
     CommandEntry{"config check", "", "validate the configuration and print it, secrets masked",
                  run_config_check},
@@ -123,6 +124,7 @@ int run_cli(const std::vector<std::string>& args, const std::map<std::string, st
     print_overview(out);
     return kExitOk;
   }
+  if (first == "__pool-child") return run_pool_child_mode(); // spawned by the worker's process pool
   if (first == "--version") {
     out << "celeriac " << CELERIAC_VERSION << "\n";
     return kExitOk;

@@ -16,5 +16,8 @@ int run_inspect_workers(const Invocation& invocation);
 int run_purge(const Invocation& invocation);
 int run_migrate(const Invocation& invocation);
 int run_config_check(const Invocation& invocation);
+int run_worker(const Invocation& invocation);
+// Not a command: the mode the process pool starts this binary in.
+int run_pool_child_mode();
 
 } // namespace celeriac::cli

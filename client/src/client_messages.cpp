@@ -2,37 +2,18 @@
 
 #include <fmt/format.h>
 
+#include "celeriac/broker/broker_config.hpp"
 #include "celeriac/broker/delay_routing.hpp"
 #include "celeriac/broker/topology.hpp"
 
 namespace celeriac::client_detail {
-namespace {
-
-broker::TlsOptions tls_options(const BrokerTlsConfig& tls) {
-  return broker::TlsOptions{tls.ca_cert.value_or(""), tls.client_cert.value_or(""),
-                            tls.client_key.value_or(""), tls.verify_peer, tls.verify_hostname};
-}
-
-broker::QueueSpec queue_spec(const QueueConfig& queue) {
-  return broker::QueueSpec{queue.name, queue.type == QueueType::Quorum,
-                           queue.max_priority.value_or(0)};
-}
-
-} // namespace
 
 broker::BrokerOptions broker_options(const Config& config, const ClientOptions& options) {
-  broker::BrokerOptions out;
-  out.connection.url = config.broker.url;
-  out.connection.tls = tls_options(config.broker.tls);
-  out.connection.heartbeat =
-      std::chrono::duration_cast<std::chrono::seconds>(config.broker.heartbeat);
+  broker::BrokerOptions out = broker::broker_options(config, options.connection_name);
   out.connection.timeout = options.connect_timeout;
-  out.connection.name = options.connection_name;
-  for (const auto& queue : config.queues)
-    out.topology.queues.push_back(queue_spec(queue));
-  out.topology.delays = true;
-  out.confirm_window = static_cast<std::size_t>(config.broker.confirm_window);
-  out.limits.max_body_bytes = config.broker.max_body_bytes;
+  // The client sets no dead-letter policies: that is the workers' business,
+  // and it would cost every client start an HTTP round trip.
+  out.management_url.reset();
   return out;
 }
 

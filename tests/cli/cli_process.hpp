@@ -75,6 +75,11 @@ class CliProcess {
 
   // Reads both pipes until the child closes them, then reaps it. A child
   // still running after TIMEOUT is killed and the test fails.
+  // Sends SIG to the running binary (a daemon's SIGTERM).
+  void signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
+
   CliResult finish(std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
     CliResult result;
     const auto deadline = std::chrono::steady_clock::now() + timeout;

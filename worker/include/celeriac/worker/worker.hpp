@@ -22,19 +22,18 @@
 #include <vector>
 
 #include "celeriac/broker/broker.hpp"
+#include "celeriac/core/config.hpp"
 #include "celeriac/store/store_writer.hpp"
 #include "celeriac/worker/job_path.hpp"
 #include "celeriac/worker/task.hpp"
 
 namespace celeriac::worker {
 
-enum class PoolKind { Process, Thread };
-
 struct WorkerOptions {
   broker::BrokerOptions broker;
   store::StoreWriterOptions store;
   std::vector<std::string> queues = {"default"}; // most preferred first
-  PoolKind pool = PoolKind::Process;
+  PoolKind pool = PoolKind::Process; // core's, from config.hpp
   std::size_t concurrency = 1;                   // pool children or threads
   // Process pool: the binary and arguments that start a pool child (the
   // worker's own binary in child mode), and when children are recycled.

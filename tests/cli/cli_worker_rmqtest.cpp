@@ -1,0 +1,50 @@
+// `celeriac worker` as operators run it: jobs enqueued with the CLI run in its
+// process pool and their results come back to `enqueue --wait`; SIGTERM stops
+// it warm with exit 0; bad flags exit 2 naming the key. Needs both servers.
+#include <doctest/doctest.h>
+
+#include <csignal>
+
+#include "cli_queues.hpp"
+
+using celeriac::test::CliProcess;
+using celeriac::test::CliQueues;
+using celeriac::test::run_celeriac;
+
+TEST_CASE("jobs enqueued from the CLI run in `celeriac worker`; SIGTERM stops it warm") {
+  CliQueues q;
+  REQUIRE(run_celeriac({"migrate"}, q.env).code == 0);
+  CliProcess worker({"worker", "-Q", q.main, "-c", "2"}, q.env);
+
+  const auto added = run_celeriac(
+      {"enqueue", "demo.add", "--queue", q.main, "--args", "[2, 3]", "--wait", "--timeout", "60s"},
+      q.env);
+  CHECK_MESSAGE(added.code == 0, added.err);
+  CHECK(added.out.ends_with("\n5\n"));
+
+  const auto failed = run_celeriac({"enqueue", "demo.add", "--queue", q.main, "--args",
+                                    R"(["two", 3])", "--wait", "--timeout", "60s"},
+                                   q.env);
+  CHECK(failed.code == 1); // the job ran and failed: a: must be a number
+  CHECK(failed.err.find("ended in FAILURE") != std::string::npos);
+  CHECK(failed.err.find("a: must be a number") != std::string::npos);
+
+  worker.signal(SIGTERM);
+  const auto stopped = worker.finish(std::chrono::seconds(60));
+  CHECK_MESSAGE(stopped.code == 0, stopped.err);
+  CHECK(stopped.err.find("warm shutdown") != std::string::npos);
+  CHECK(q.depth(q.main) == 0);
+}
+
+TEST_CASE("bad worker flags exit 2 naming the key, before connecting to anything") {
+  CliQueues q;
+  auto r = run_celeriac({"worker", "--pool", "fork"}, q.env);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("worker.pool") != std::string::npos);
+  r = run_celeriac({"worker", "-Q", "nope"}, q.env);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("nope") != std::string::npos);
+  r = run_celeriac({"worker", "-c", "0"}, q.env);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("worker.concurrency") != std::string::npos);
+}
