@@ -44,7 +44,8 @@ std::optional<std::string> table_too_long(const HeaderTable& table) {
 
 // Why AMQP cannot carry O, or nullopt. Checked before a sequence number is
 // taken: once basic.publish's method frame is on the wire it cannot be undone.
-std::optional<std::string> unencodable(const Outgoing& o) {
+// Sets TABLE_BYTES to the encoded size of the headers.
+std::optional<std::string> unencodable(const Outgoing& o, std::size_t& table_bytes) {
   const MessageProperties& p = o.message.properties;
   for (const std::string* s :
        {&o.exchange, &o.routing_key, &p.content_type, &p.content_encoding, &p.correlation_id}) {
@@ -62,7 +63,21 @@ std::optional<std::string> unencodable(const Outgoing& o) {
   const int rc = amqp_encode_table(amqp_bytes_t{buffer.size(), buffer.data()}, &table, &offset);
   empty_amqp_pool(&pool);
   if (rc != AMQP_STATUS_OK) return "headers are larger than one AMQP frame";
+  table_bytes = offset;
   return std::nullopt;
+}
+
+// What O's frames take on the wire (method, header, body frames), a little
+// over: the estimate the connection checks for room before writing.
+std::size_t wire_size(const Outgoing& o, std::size_t table_bytes, std::size_t frame_max) {
+  constexpr std::size_t kFrameOverhead = 8;   // type, channel, size, end octet
+  constexpr std::size_t kFixedFields = 512;   // method and property fields besides names and headers
+  const std::size_t per_frame = frame_max > kFrameOverhead ? frame_max - kFrameOverhead : 4096;
+  const std::size_t body_frames = (o.message.body.size() + per_frame - 1) / per_frame;
+  const MessageProperties& p = o.message.properties;
+  return kFixedFields + o.exchange.size() + o.routing_key.size() + p.content_type.size() +
+         p.content_encoding.size() + p.correlation_id.size() + table_bytes +
+         o.message.body.size() + (2 + body_frames) * kFrameOverhead;
 }
 
 } // namespace
@@ -76,6 +91,7 @@ Publisher::Publisher(Connection& connection, amqp_channel_t channel, std::size_t
 }
 
 Publisher::~Publisher() {
+  connection_.cancel_wait_writable();
   empty_amqp_pool(&pool_);
   uv_close(reinterpret_cast<uv_handle_t*>(deferred_idle_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
@@ -136,17 +152,28 @@ void Publisher::publish(Outgoing outgoing) {
     fail_later(std::move(outgoing.done), "the publisher is stopped");
     return;
   }
-  if (auto why = unencodable(outgoing)) {
+  std::size_t table_bytes = 0;
+  if (auto why = unencodable(outgoing, table_bytes)) {
     fail_later(std::move(outgoing.done), "cannot be sent over AMQP: " + *why);
     return;
   }
-  waiting_.push_back(InFlight{std::move(outgoing), false, {}, false});
+  waiting_.push_back(InFlight{std::move(outgoing), false, {}, false, table_bytes});
   flush();
 }
 
+// Never writes more than the socket can take now (rabbitmq-c would wait for
+// the broker inside the call, with the loop stopped): what does not fit
+// waits until the socket drains.
 void Publisher::flush() {
   while (started_ && connection_.is_open() && !connection_.blocked() && !waiting_.empty() &&
          unconfirmed_.size() < window_) {
+    const std::size_t bytes =
+        wire_size(waiting_.front().outgoing, waiting_.front().table_bytes,
+                  static_cast<std::size_t>(amqp_get_frame_max(connection_.native())));
+    if (!connection_.reserve_send(bytes)) {
+      connection_.wait_writable(bytes, [this] { flush(); });
+      break;
+    }
     const std::uint64_t seq = next_seq_++;
     auto [it, inserted] = unconfirmed_.try_emplace(seq, std::move(waiting_.front()));
     assert(inserted && "confirm sequence numbers restart only with an empty unconfirmed map");

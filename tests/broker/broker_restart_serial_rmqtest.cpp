@@ -5,36 +5,18 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <thread>
 
 #include "broker_fixture.hpp"
+#include "broker_process.hpp"
 
 using namespace celeriac;
 using namespace celeriac::broker;
 using namespace std::chrono_literals;
 
-namespace {
-
-const std::filesystem::path kRoot = std::filesystem::path(__FILE__).parent_path() / ".." / "..";
-
-int services(const std::string& args) {
-  const std::string command =
-      (kRoot / "scripts" / "services").string() + " " + args + " >/dev/null";
-  return std::system(command.c_str());
-}
-
-pid_t broker_pid() {
-  std::ifstream in(kRoot / ".local" / "data" / "rabbitmq" / "rabbitmq.pid");
-  pid_t pid = 0;
-  in >> pid;
-  return pid;
-}
-
-} // namespace
+using test::broker_pid;
+using test::services;
 
 TEST_CASE("a broker restart in the middle of 20,000 publishes loses nothing") {
   const std::string name = test::unique_name("celeriac.test.restart.");

@@ -15,6 +15,9 @@
 // not yet confirmed go back, in their order, to the front of the queue, and
 // start() on the new connection sends them again: at-least-once; job ids make
 // the duplicates harmless.
+// A message is written only when the socket has room for all of it (see
+// Connection::reserve_send); otherwise it waits, in order, for the socket to drain.
+// So a broker that stops reading never stops the loop inside a publish.
 //
 // Threading: the Connection's loop thread only; callbacks run there.
 #pragma once
@@ -81,6 +84,7 @@ class Publisher {
     bool returned = false;
     std::string return_text;
     bool resent = false;
+    std::size_t table_bytes = 0; // the encoded headers, for the size on the wire
   };
 
   void flush();
