@@ -32,7 +32,9 @@ Broker::Broker(uv_loop_t* loop, BrokerOptions options) : loop_(loop), options_(s
           },
       .on_lost = [this](const std::string& reason) { on_lost(reason); },
   };
-  connection_ = std::make_unique<Connection>(loop_, options_.connection, std::move(handlers));
+  ConnectionOptions connection_options = options_.connection;
+  connection_options.max_body_bytes = options_.limits.max_body_bytes;
+  connection_ = std::make_unique<Connection>(loop_, connection_options, std::move(handlers));
   publisher_ = std::make_unique<Publisher>(*connection_, kPublishChannel, options_.confirm_window);
   consumer_ = std::make_unique<Consumer>(*connection_, kConsumeChannel, options_.limits);
   retry_timer_ = new uv_timer_t;

@@ -1,5 +1,6 @@
 #include "celeriac/broker/consumer.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,6 +8,12 @@
 #include "celeriac/broker/amqp_message.hpp"
 
 namespace celeriac::broker {
+
+std::string body_too_large(std::uint64_t size, std::size_t limit) {
+  return DecodeError("body", fmt::format("{} bytes exceeds the limit of {} bytes (dropped unread)",
+                                         size, limit))
+      .what();
+}
 
 Consumer::Consumer(Connection& connection, amqp_channel_t channel, CodecLimits limits)
     : connection_(connection), channel_(channel), limits_(limits) {}
@@ -101,10 +108,15 @@ void Consumer::on_message(InboundMessage&& message) {
   d.queue =
       it == tags_.end() ? message.routing_key : queues_[static_cast<std::size_t>(d.preference)];
   d.raw = std::move(message.message);
-  try {
-    d.job = decode_job(d.raw, d.queue, limits_);
-  } catch (const DecodeError& e) {
-    d.error = e.what();
+  if (message.body_dropped || message.body_size > limits_.max_body_bytes) {
+    d.raw.body.clear();
+    d.error = body_too_large(message.body_size, limits_.max_body_bytes);
+  } else {
+    try {
+      d.job = decode_job(d.raw, d.queue, limits_);
+    } catch (const DecodeError& e) {
+      d.error = e.what();
+    }
   }
   if (handler_) handler_(std::move(d));
 }

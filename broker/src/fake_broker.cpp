@@ -239,10 +239,15 @@ void FakeBroker::deliver(std::uint64_t channel_id, Channel& channel, std::size_t
   d.queue = channel.queues[index];
   d.preference = static_cast<int>(index);
   d.raw = node.mapped().message;
-  try {
-    d.job = decode_job(d.raw, d.queue, limits_);
-  } catch (const DecodeError& e) {
-    d.error = e.what();
+  if (d.raw.body.size() > limits_.max_body_bytes) { // as the Connection drops it on arrival
+    d.error = body_too_large(d.raw.body.size(), limits_.max_body_bytes);
+    d.raw.body.clear();
+  } else {
+    try {
+      d.job = decode_job(d.raw, d.queue, limits_);
+    } catch (const DecodeError& e) {
+      d.error = e.what();
+    }
   }
   channel.unacked.emplace(tag, Held{index, -node.key().first, std::move(node.mapped())});
   ++channel.held[index];

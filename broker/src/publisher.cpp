@@ -70,14 +70,14 @@ std::optional<std::string> unencodable(const Outgoing& o, std::size_t& table_byt
 // What O's frames take on the wire (method, header, body frames), a little
 // over: the estimate the connection checks for room before writing.
 std::size_t wire_size(const Outgoing& o, std::size_t table_bytes, std::size_t frame_max) {
-  constexpr std::size_t kFrameOverhead = 8;   // type, channel, size, end octet
-  constexpr std::size_t kFixedFields = 512;   // method and property fields besides names and headers
+  constexpr std::size_t kFrameOverhead = 8; // type, channel, size, end octet
+  constexpr std::size_t kFixedFields = 512; // method and property fields besides names and headers
   const std::size_t per_frame = frame_max > kFrameOverhead ? frame_max - kFrameOverhead : 4096;
   const std::size_t body_frames = (o.message.body.size() + per_frame - 1) / per_frame;
   const MessageProperties& p = o.message.properties;
   return kFixedFields + o.exchange.size() + o.routing_key.size() + p.content_type.size() +
-         p.content_encoding.size() + p.correlation_id.size() + table_bytes +
-         o.message.body.size() + (2 + body_frames) * kFrameOverhead;
+         p.content_encoding.size() + p.correlation_id.size() + table_bytes + o.message.body.size() +
+         (2 + body_frames) * kFrameOverhead;
 }
 
 } // namespace

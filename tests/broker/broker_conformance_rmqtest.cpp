@@ -92,3 +92,8 @@ TEST_CASE("conformance (rabbitmq): queues consumed by preference name queue and 
   RabbitHarness h;
   test::conformance::preference_order_named(h);
 }
+
+TEST_CASE("conformance (rabbitmq): an oversized body is delivered without it") {
+  RabbitHarness h;
+  test::conformance::oversized_body_delivered_without_it(h);
+}

@@ -308,4 +308,32 @@ inline void preference_order_named(Harness& h) {
   CHECK(from_low == std::vector<int>{10, 11, 12});
 }
 
+// (9) A body over max_body_bytes (the default limit, which both harnesses
+// keep) is delivered without it, with an error naming its size and the limit
+// and the properties to dead-letter it by; the next message comes through.
+inline void oversized_body_delivered_without_it(Harness& h) {
+  const std::string q = h.new_queue();
+  const std::size_t limit = CodecLimits{}.max_body_bytes;
+  Message big = encode_job(job(q, 0, 1));
+  big.body.assign(limit + 1, ' ');
+  Completions done;
+  h.broker().publish({"", q, big, done.callback()});
+  h.broker().publish(job(q, 0, 2), done.callback());
+  REQUIRE(h.pump_until([&] { return done.results.size() >= 2; }, 30s));
+  REQUIRE(done.count(broker::PublishStatus::Confirmed) == 2);
+  std::vector<broker::Delivery> got;
+  h.broker().consume({q}, 5, [&](broker::Delivery&& d) {
+    CHECK(h.broker().ack(d));
+    got.push_back(std::move(d));
+  });
+  REQUIRE(h.pump_until([&] { return got.size() >= 2; }, 30s));
+  settle(h);
+  REQUIRE(got.size() == 2);
+  CHECK_FALSE(got[0].job.has_value());
+  CHECK(got[0].error == broker::body_too_large(limit + 1, limit));
+  CHECK(got[0].raw.body.empty());
+  CHECK(got[0].raw.properties.correlation_id == big.properties.correlation_id);
+  CHECK(seq_of(got[1]) == 2);
+}
+
 } // namespace celeriac::test::conformance

@@ -110,6 +110,11 @@ TEST_CASE("conformance (fake): queues consumed by preference name queue and rank
   test::conformance::preference_order_named(h);
 }
 
+TEST_CASE("conformance (fake): an oversized body is delivered without it") {
+  FakeHarness h;
+  test::conformance::oversized_body_delivered_without_it(h);
+}
+
 TEST_CASE("delays of 300 s and 8 years wait exactly their whole seconds on the fake clock") {
   FakeBroker f(kStart);
   f.declare_queue("q");

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -46,6 +47,9 @@ struct ConnectionOptions {
   std::chrono::seconds heartbeat{30};
   std::chrono::milliseconds timeout{5000}; // connecting, and each synchronous RPC
   std::string name = "celeriac";           // shown as connection_name in the management UI
+  // A pushed message whose body is larger arrives without it (body_dropped):
+  // its body frames are counted and thrown away as they come, never held.
+  std::size_t max_body_bytes = SIZE_MAX;
 };
 
 // The broker refused an operation (404 NOT_FOUND, 406 PRECONDITION_FAILED, ...);
@@ -72,6 +76,8 @@ struct InboundMessage {
   std::string routing_key;
   std::optional<std::string> message_id;
   Message message;
+  std::uint64_t body_size = 0; // as the content header declared it
+  bool body_dropped = false;   // over ConnectionOptions::max_body_bytes: message.body is empty
 };
 
 class Connection {
@@ -129,7 +135,7 @@ class Connection {
   // A message whose header and body frames are still arriving.
   struct Content {
     InboundMessage message;
-    std::uint64_t body_size = 0;
+    std::uint64_t received = 0; // body bytes seen, kept or not
     bool have_header = false;
   };
 

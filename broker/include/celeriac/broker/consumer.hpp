@@ -7,7 +7,10 @@
 // hands is never a high-priority job stuck behind a full prefetch of low ones.
 //
 // Each delivery carries the decoded job, or the decode error and the raw
-// message (to be dead-lettered with the reason). A delivery belongs to one
+// message (to be dead-lettered with the reason). A body over the limits'
+// max_body_bytes is not kept (the Connection drops it as it arrives: give it
+// the same limit): the delivery has the headers and properties, an empty body
+// and the error body_too_large() names. A delivery belongs to one
 // opening of the consumer channel (its epoch). ack and reject refuse (return
 // false) what the broker would punish by closing the channel: a delivery of an
 // earlier channel or connection, whose tag now means nothing (the broker has
@@ -44,6 +47,9 @@ struct Delivery {
 };
 
 using DeliveryHandler = std::function<void(Delivery&&)>;
+
+// The decode error of a body of SIZE bytes over LIMIT, delivered without it.
+std::string body_too_large(std::uint64_t size, std::size_t limit);
 
 class Consumer {
  public:

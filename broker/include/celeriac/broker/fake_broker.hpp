@@ -23,7 +23,8 @@
 // Messages are encoded on publish and decoded on delivery with core's codec,
 // so codec errors surface as they do through RabbitMQ: publish(Job) throws
 // what encode_job throws (its callback then never runs), and a message that
-// does not decode is delivered with the error and the raw message.
+// does not decode is delivered with the error and the raw message (one over
+// max_body_bytes without its body, as the Connection drops it).
 //
 // Threading: single-threaded; call everything from one thread. Callbacks
 // (publish completions, deliveries) never run inside publish, consume, ack or
