@@ -52,7 +52,8 @@ void Consumer::configure(std::vector<std::string> queues, std::uint16_t prefetch
   stop_retrying();
   queues_.clear();
   for (auto& name : queues)
-    queues_.push_back(Queue{Subscription{std::move(name), SubscriptionStatus::Pending, {}, 0}, {}});
+    queues_.push_back(
+        Queue{Subscription{std::move(name), SubscriptionStatus::Pending, {}, 0}, {}, false});
   prefetch_ = std::max<std::uint16_t>(prefetch, 1);
   handler_ = std::move(handler);
 }

@@ -70,6 +70,7 @@ Consumer::Outcome Consumer::subscribe(std::size_t index) {
     return Outcome::Subscribed;
   } catch (const ChannelError& e) {
     refused(index, e.what());
+    queues_[index].consume_refused = true;
     return Outcome::ChannelClosed;
   }
 }
@@ -83,11 +84,33 @@ bool Consumer::probe(std::size_t index) {
     amqp_queue_declare(connection_.native(), *options_.probe_channel, bytes_view(name), 1, 0, 0, 0,
                        amqp_empty_table);
     connection_.check_reply(*options_.probe_channel, "queue.declare (passive)");
-    return true;
   } catch (const ChannelError& e) {
     refused(index, e.what());
     return false;
   }
+  return !queues_[index].consume_refused || probe_consume(index);
+}
+
+// basic.consume on the probe channel, which is then closed and opened again:
+// a refusal closes that channel, never the consumer channel. With qos 1 at
+// most one message reaches the probe before the close gives it back.
+bool Consumer::probe_consume(std::size_t index) {
+  const amqp_channel_t probe = *options_.probe_channel;
+  const std::string& name = queues_[index].state.queue;
+  try {
+    amqp_basic_qos(connection_.native(), probe, 0, 1, 0);
+    connection_.check_reply(probe, "basic.qos");
+    amqp_basic_consume(connection_.native(), probe, bytes_view(name), amqp_empty_bytes, 0, 0, 0,
+                       amqp_empty_table);
+    connection_.check_reply(probe, "basic.consume");
+  } catch (const ChannelError& e) {
+    refused(index, e.what());
+    return false;
+  }
+  amqp_channel_close(connection_.native(), probe, AMQP_REPLY_SUCCESS);
+  connection_.check_reply(probe, "channel.close");
+  connection_.open_channel(probe);
+  return true;
 }
 
 void Consumer::subscribed(std::size_t index, const std::string& tag) {
@@ -99,6 +122,7 @@ void Consumer::subscribed(std::size_t index, const std::string& tag) {
                  queue.state.failures);
   }
   queue.state = Subscription{queue.state.queue, SubscriptionStatus::Subscribed, {}, 0};
+  queue.consume_refused = false;
 }
 
 // Logged when the state or the reason changes, not on every retry.

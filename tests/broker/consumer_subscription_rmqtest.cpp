@@ -5,7 +5,10 @@
 // subscribes by itself.
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include "broker_fixture.hpp"
+#include "broker_process.hpp"
 #include "celeriac/broker/amqp_message.hpp"
 
 using namespace celeriac;
@@ -67,6 +70,34 @@ TEST_CASE("a missing queue retries on its own; the other queue, its acks and pub
   CHECK(f.broker->reconnects() == 0);
 }
 
+TEST_CASE("a queue deleted under its consumer is retrying, and comes back when it does") {
+  const std::string name = test::unique_name("celeriac.test.sub.deleted.");
+  test::BrokerFixture f({QueueSpec{name, false, 9}}, false, fast_retries);
+  std::vector<std::string> cancelled;
+  f.broker->consumer().on_cancelled = [&](const std::string& q) { cancelled.push_back(q); };
+  std::vector<int> seen;
+  f.broker->consume({name}, 5, [&](Delivery&& d) {
+    seen.push_back(d.job ? d.job->args[0].get<int>() : -1);
+    f.broker->ack(d);
+  });
+  REQUIRE(state_of(*f.broker, name).status == SubscriptionStatus::Subscribed);
+  test::delete_job_queue(*f.broker, name);
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return state_of(*f.broker, name).failures >= 2; }, 30s));
+  CHECK(cancelled == std::vector<std::string>{name});
+  INFO(state_of(*f.broker, name).error);
+  CHECK(state_of(*f.broker, name).status == SubscriptionStatus::Retrying);
+
+  declare_job_queue(f.broker->connection(), Broker::kAdminChannel, QueueSpec{name, false, 9});
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return state_of(*f.broker, name).status == SubscriptionStatus::Subscribed; },
+      30s));
+  f.publish_all({test::test_job(name, 0, 7)});
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return !seen.empty(); }, 30s));
+  CHECK(seen == std::vector<int>{7});
+}
+
 TEST_CASE("a queue another connection holds exclusively is retrying with 405") {
   const std::string queue = test::unique_name("celeriac.test.sub.exclusive.");
   test::BrokerFixture f({}, false, fast_retries);
@@ -123,4 +154,53 @@ TEST_CASE("without a probe, a refused basic.consume costs the channel, not the o
   consumer->stop_retrying();
   connection.close();
   consumer.reset();
+}
+
+// 403 shows only at basic.consume. The first refusal costs the consumer
+// channel once; the retries then try basic.consume on the probe channel, so
+// the other queue's unacked deliveries stay ackable however often they run.
+TEST_CASE("a queue we may not read (403) is retried on the probe channel, not ours") {
+  const std::string good = test::unique_name("celeriac.test.sub.good.");
+  const std::string denied = test::unique_name("celeriac.test.sub.denied.");
+  const std::string user = test::unique_name("celeriac_test_noread_");
+  REQUIRE(test::services("rabbitmqctl add_user " + user + " secret") == 0);
+  struct RemoveUser {
+    std::string user;
+    ~RemoveUser() { test::services("rabbitmqctl delete_user " + user); }
+  } remove_user{user};
+  // Read anything but the denied queue (PCRE lookahead).
+  REQUIRE(test::services("rabbitmqctl set_permissions -p / " + user +
+                         " '.*' '.*' '^(?!celeriac\\.test\\.sub\\.denied\\.).*'") == 0);
+  const BrokerUrl url = BrokerUrl::parse(test::required_env("CELERIAC_BROKER_URL"));
+  const std::string as_user = fmt::format("amqp://{}:secret@{}:{}/%2f", user, url.host, url.port);
+  test::BrokerFixture f({QueueSpec{good, false, 9}, QueueSpec{denied, false, 9}}, false,
+                        [&](BrokerOptions& options) {
+                          fast_retries(options);
+                          options.connection.url = as_user;
+                        });
+  f.publish_all(
+      {test::test_job(good, 0, 1), test::test_job(good, 0, 2), test::test_job(denied, 0, 3)});
+  std::vector<Delivery> held;
+  f.broker->consume({good, denied}, 5, [&](Delivery&& d) { held.push_back(std::move(d)); });
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return held.size() == 2; }, 30s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return state_of(*f.broker, denied).failures >= 4; }, 30s));
+  const Subscription refused = state_of(*f.broker, denied);
+  INFO(refused.error);
+  CHECK(refused.status == SubscriptionStatus::Retrying);
+  CHECK(refused.error.find("403 ACCESS_REFUSED") != std::string::npos);
+  CHECK(state_of(*f.broker, good).status == SubscriptionStatus::Subscribed);
+  CHECK(f.broker->ack(held[0])); // the consumer channel outlived every retry
+
+  REQUIRE(test::services("rabbitmqctl set_permissions -p / " + user + " '.*' '.*' '.*'") == 0);
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return state_of(*f.broker, denied).status == SubscriptionStatus::Subscribed; },
+      30s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return held.size() == 3; }, 30s));
+  CHECK(held[2].queue == denied);
+  CHECK(f.broker->ack(held[1]));
+  CHECK(f.broker->ack(held[2]));
+  CHECK(f.broker->reconnects() == 0);
 }

@@ -25,9 +25,12 @@
 // the connection stays up. Each queue is first checked with a passive declare
 // on the probe channel, so a missing or locked queue is found without closing
 // the consumer channel (which would take back the other queues' unacked
-// deliveries); only a refusal the probe cannot see (basic.consume's 403)
-// costs the channel, and the other queues are then subscribed again. A state
-// change is logged once, not each retry.
+// deliveries). A refusal only basic.consume reveals (403: no read permission,
+// or another connection's exclusive consumer) costs the consumer channel the
+// first time, and the other queues are subscribed again on a fresh one; its
+// retries then try basic.consume on the probe channel first (qos 1, and the
+// probe channel reopened after, so at most one message is taken and given
+// back, marked redelivered). A state change is logged once, not each retry.
 // Threading: the loop thread only.
 #pragma once
 
@@ -127,7 +130,8 @@ class Consumer {
   enum class Outcome { Subscribed, Refused, ChannelClosed };
   struct Queue {
     Subscription state;
-    std::string tag; // the consumer tag while subscribed on this epoch
+    std::string tag;              // the consumer tag while subscribed on this epoch
+    bool consume_refused = false; // refused by basic.consume itself: probe that too
   };
 
   bool current(const Delivery& delivery) const;
@@ -137,6 +141,7 @@ class Consumer {
   void subscribe_all(std::set<std::size_t> refused = {});
   Outcome subscribe(std::size_t index);
   bool probe(std::size_t index);
+  bool probe_consume(std::size_t index);
   void subscribed(std::size_t index, const std::string& tag);
   void refused(std::size_t index, const std::string& why);
   void schedule_retry();
