@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <thread>
+
 #include "broker_fixture.hpp"
 #include "broker_process.hpp"
 #include "celeriac/broker/amqp_message.hpp"
@@ -193,7 +196,16 @@ TEST_CASE("a queue we may not read (403) is retried on the probe channel, not ou
   CHECK(state_of(*f.broker, good).status == SubscriptionStatus::Subscribed);
   CHECK(f.broker->ack(held[0])); // the consumer channel outlived every retry
 
-  REQUIRE(test::services("rabbitmqctl set_permissions -p / " + user + " '.*' '.*' '.*'") == 0);
+  // rabbitmqctl can take seconds: the loop keeps running (heartbeats) meanwhile.
+  std::atomic<int> granted{-1};
+  std::thread grant([&] {
+    granted = test::services("rabbitmqctl set_permissions -p / " + user + " '.*' '.*' '.*'");
+  });
+  const bool ran = test::run_until(
+      &f.loop, [&] { return granted >= 0; }, 120s);
+  grant.join();
+  REQUIRE(ran);
+  REQUIRE(granted == 0);
   REQUIRE(test::run_until(
       &f.loop, [&] { return state_of(*f.broker, denied).status == SubscriptionStatus::Subscribed; },
       30s));
