@@ -75,9 +75,11 @@ std::size_t wire_size(const Outgoing& o, std::size_t table_bytes, std::size_t fr
   const std::size_t per_frame = frame_max > kFrameOverhead ? frame_max - kFrameOverhead : 4096;
   const std::size_t body_frames = (o.message.body.size() + per_frame - 1) / per_frame;
   const MessageProperties& p = o.message.properties;
+  const std::size_t optional =
+      (p.reply_to ? p.reply_to->size() : 0) + (p.expiration ? p.expiration->size() : 0);
   return kFixedFields + o.exchange.size() + o.routing_key.size() + p.content_type.size() +
-         p.content_encoding.size() + p.correlation_id.size() + table_bytes + o.message.body.size() +
-         (2 + body_frames) * kFrameOverhead;
+         p.content_encoding.size() + p.correlation_id.size() + optional + table_bytes +
+         o.message.body.size() + (2 + body_frames) * kFrameOverhead;
 }
 
 } // namespace
