@@ -3,15 +3,20 @@
 // full, so the loop must never hand it more than the buffer can take while the
 // broker is not reading (frozen, or a slow network).
 //
-// Room is measured, not guessed: SO_SNDBUF is what the kernel lets the queue
-// hold, counted with its bookkeeping, which it sizes at about twice the data
-// (it doubles a value set with setsockopt for that reason, and autotuning
-// budgets two bytes per byte of data), so half of it is taken as the data the
-// queue can hold; SIOCOUTQ is the data queued and not yet acknowledged. A
-// reserve is kept aside for the small frames written without asking
-// (heartbeats, acks, RPCs, connection.close). Over TLS each record adds a few
-// bytes and OpenSSL holds at most the record it could not finish, so the
-// estimate is padded and the same measure holds.
+// Room is the kernel's own account, not a guess: SO_MEMINFO gives the send
+// buffer's limit (SO_SNDBUF, autotuned) and the memory queued against it
+// (data not yet acknowledged, with its bookkeeping), and the kernel takes a
+// write while the queued memory is under the limit. The estimate of a
+// message is padded for that bookkeeping, and a reserve is kept aside for the
+// small frames written without asking (heartbeats, acks, RPCs,
+// connection.close). Letting the queue fill to the limit, not to some safe
+// fraction of it, matters: the kernel grows an autotuned buffer only when a
+// writer finds it full, so a writer that stops at half would pin it at its
+// first size. Over TLS each record adds a few bytes and OpenSSL holds at most
+// the record it could not finish, so the estimate is padded and the same
+// measure holds. Where SO_MEMINFO is missing, half of SO_SNDBUF less the
+// bytes SIOCOUTQ reports queued is the room.
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -25,28 +30,43 @@ namespace {
 
 constexpr std::size_t kReserve = 64 * 1024;
 // POLLOUT comes when a third of the buffer is free; a writer that needs more
-// waits on a timer instead, so a writable socket does not spin the loop.
-constexpr std::uint64_t kRecheckMs = 10;
+// (a message near the buffer's size) looks again on a timer instead, so a
+// writable socket does not spin the loop.
+constexpr std::uint64_t kRecheckMs = 2;
+
+// The bytes the queue can still take, RESERVE kept aside.
+std::size_t room_under(std::size_t limit, std::size_t used) {
+  const std::size_t reserve = std::min(kReserve, limit / 4);
+  return limit > used + reserve ? limit - used - reserve : 0;
+}
 
 } // namespace
 
+// BYTES as the send queue counts them: the kernel's bookkeeping (about 1 KiB
+// per 64 KiB buffer, more for small writes), and TLS record headers and tags.
 std::size_t Connection::on_wire(std::size_t bytes) const {
-  return url_.tls ? bytes + bytes / 128 + 256 : bytes; // TLS record headers and tags
+  const std::size_t counted = bytes + bytes / 32 + 1024;
+  return url_.tls ? counted + bytes / 128 + 256 : counted;
 }
 
 Connection::SendQueue Connection::measure_send_queue() const {
   const int fd = amqp_get_sockfd(state_);
+  std::uint32_t memory[SK_MEMINFO_VARS] = {};
+  socklen_t length = sizeof memory;
+  if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, memory, &length) == 0 &&
+      length >= sizeof(std::uint32_t) * (SK_MEMINFO_WMEM_QUEUED + 1)) {
+    const std::size_t queued = memory[SK_MEMINFO_WMEM_QUEUED];
+    return SendQueue{room_under(memory[SK_MEMINFO_SNDBUF], queued), queued, true};
+  }
   int buffer = 0;
-  socklen_t length = sizeof buffer;
+  length = sizeof buffer;
   int queued = 0;
   if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, &length) != 0 ||
       ::ioctl(fd, SIOCOUTQ, &queued) != 0 || buffer <= 0 || queued < 0) {
     return SendQueue{};
   }
-  const auto capacity = static_cast<std::size_t>(buffer) / 2;
-  const std::size_t reserve = std::min(kReserve, capacity / 4);
-  const auto used = static_cast<std::size_t>(queued) + reserve;
-  return SendQueue{capacity > used ? capacity - used : 0, static_cast<std::size_t>(queued), true};
+  const auto used = static_cast<std::size_t>(queued);
+  return SendQueue{room_under(static_cast<std::size_t>(buffer) / 2, used), used, true};
 }
 
 bool Connection::reserve_send(std::size_t bytes) {

@@ -97,8 +97,9 @@ void publish_into_a_frozen_broker(bool tls) {
     }
   });
   constexpr std::size_t kBody = 256 * 1024;
-  // 100 MiB in flight: more than both ends' socket buffers hold (tcp_rmem may reach 32 MiB)
-  constexpr std::size_t kOutstanding = 400;
+  // 150 MiB in flight: more than the broker reads ahead and both ends' socket
+  // buffers hold (tcp_rmem may reach 32 MiB)
+  constexpr std::size_t kOutstanding = 600;
   std::size_t published = 0;
   std::size_t confirmed = 0;
   std::size_t failed = 0;
