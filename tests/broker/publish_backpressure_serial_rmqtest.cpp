@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "broker_fixture.hpp"
@@ -159,4 +160,42 @@ TEST_CASE("publishing large messages into a frozen broker never blocks the loop"
 
 TEST_CASE("over TLS too, publishing into a frozen broker never blocks the loop") {
   publish_into_a_frozen_broker(true);
+}
+
+// A message larger than the socket can hold at all (its send buffer and the
+// frozen broker's receive buffer): its body frames go out as room appears,
+// so even that never blocks the loop.
+TEST_CASE("a message larger than the socket can hold, into a frozen broker, never blocks") {
+  const std::string name = test::unique_name("celeriac.test.backpressure.huge.");
+  test::BrokerFixture f({QueueSpec{name, false, 9}}, false, [](BrokerOptions& options) {
+    options.connection.heartbeat = 2s;
+    options.reconnect_max = 1s;
+  });
+  f.publish_all({test::test_job(name, 0, 1)});
+  const pid_t pid = test::broker_pid();
+  REQUIRE(pid > 0);
+  REQUIRE(::kill(pid, SIGSTOP) == 0);
+  const auto frozen_at = Clock::now();
+  Thawer thawer(pid, 15s);
+  Ticker ticker(&f.loop);
+  Message huge;
+  huge.body.assign(48 * 1024 * 1024, 'h');
+  std::optional<PublishResult> result;
+  f.broker->publish(
+      Outgoing{"", name, std::move(huge), [&](const PublishResult& r) { result = r; }});
+  const bool lost = test::run_until(
+      &f.loop, [&] { return !f.broker->connected(); }, 10s);
+  const auto lost_at = Clock::now();
+  const auto longest_gap = ticker.longest_gap;
+  thawer.thaw();
+  const double seconds = std::chrono::duration<double>(lost_at - frozen_at).count();
+  MESSAGE("loss noticed after ", seconds, " s; longest loop stall ",
+          std::chrono::duration<double>(longest_gap).count(), " s");
+  CHECK(lost);
+  CHECK(seconds <= 4.0);
+  CHECK(longest_gap < 1s);
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return result.has_value(); }, 120s));
+  CHECK(result->status == PublishStatus::Confirmed);
+  CHECK(f.broker->reconnects() >= 1);
 }

@@ -120,9 +120,9 @@ class Connection {
 
   // True, and BYTES (an estimate of what the frames will take on the wire)
   // counted against the room, if they can be written without waiting for the
-  // broker to read; false if the writer should wait_writable() first. A
-  // message larger than the whole send buffer is allowed once the send queue
-  // is empty. A fixed reserve is always left for heartbeats, acks and RPCs.
+  // broker to read; false if the writer should wait_writable() first. More
+  // than the whole send buffer is allowed once the send queue is empty. A
+  // reserve is always left for heartbeats, acks and RPCs.
   bool reserve_send(std::size_t bytes);
   // Calls READY once, when BYTES would fit; one waiter at a time (a later
   // call replaces it). A lost or closed connection forgets it. Watches for
