@@ -47,9 +47,13 @@ struct BrokerFixture {
   }
 
   ~BrokerFixture() {
-    if (broker->connected()) {
-      for (const auto& q : queues)
-        delete_job_queue(*broker, q);
+    try {
+      if (broker->connected()) {
+        for (const auto& q : queues)
+          delete_job_queue(*broker, q);
+      }
+    } catch (const std::exception& e) { // a connection lost unnoticed: the queues stay behind
+      MESSAGE("test queues not deleted: ", e.what());
     }
     broker->stop();
     broker.reset();
