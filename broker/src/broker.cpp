@@ -32,9 +32,14 @@ Broker::Broker(uv_loop_t* loop, BrokerOptions options) : loop_(loop), options_(s
           },
       .on_lost = [this](const std::string& reason) { on_lost(reason); },
   };
-  connection_ = std::make_unique<Connection>(loop_, options_.connection, std::move(handlers));
+  ConnectionOptions connection_options = options_.connection;
+  connection_options.max_body_bytes = options_.limits.max_body_bytes;
+  connection_ = std::make_unique<Connection>(loop_, connection_options, std::move(handlers));
   publisher_ = std::make_unique<Publisher>(*connection_, kPublishChannel, options_.confirm_window);
-  consumer_ = std::make_unique<Consumer>(*connection_, kConsumeChannel, options_.limits);
+  consumer_ = std::make_unique<Consumer>(
+      *connection_, kConsumeChannel,
+      ConsumerOptions{options_.limits, kAdminChannel, options_.subscribe_retry_min,
+                      options_.subscribe_retry_max});
   retry_timer_ = new uv_timer_t;
   uv_timer_init(loop_, retry_timer_);
   retry_timer_->data = this;
@@ -79,6 +84,7 @@ void Broker::stop() {
   if (stopped_) return;
   stopped_ = true;
   uv_timer_stop(retry_timer_);
+  consumer_->stop_retrying();
   publisher_->stop("broker stopped");
   connection_->close();
 }
@@ -154,11 +160,21 @@ void Broker::publish(Outgoing outgoing) {
 }
 
 // While disconnected only the subscription is recorded; connect() makes it.
+// A queue the broker refuses is retried by the Consumer, not thrown.
 void Broker::consume(std::vector<std::string> queues, std::uint16_t prefetch,
                      DeliveryHandler handler) {
   consumer_->configure(std::move(queues), prefetch, std::move(handler));
-  if (connection_->is_open()) consumer_->restart();
   consuming_ = true;
+  if (!connection_->is_open()) return;
+  try {
+    consumer_->restart();
+  } catch (const InfrastructureError& e) { // lost on the way: the reconnect subscribes
+    spdlog::warn("broker: subscribing failed, the connection was lost: {}", e.what());
+  }
+}
+
+std::vector<Subscription> Broker::subscriptions() const {
+  return consumer_->subscriptions();
 }
 
 bool Broker::ack(const Delivery& delivery, bool multiple) {

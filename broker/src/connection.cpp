@@ -115,6 +115,8 @@ void Connection::open() {
   ++generation_;
   blocked_ = false;
   partial_.clear();
+  send_credit_ = 0;
+  writable_wanted_ = 0;
   start_watching();
 }
 
@@ -123,11 +125,7 @@ void Connection::start_watching() {
   uv_poll_init_socket(loop_, poll_, amqp_get_sockfd(state_));
   poll_->data = this;
   last_inbound_ = std::chrono::steady_clock::now();
-  uv_poll_start(poll_, UV_READABLE, [](uv_poll_t* handle, int, int) {
-    auto* self = static_cast<Connection*>(handle->data);
-    self->last_inbound_ = std::chrono::steady_clock::now();
-    self->drain();
-  });
+  watch_writable(false);
   heartbeat_ = new uv_timer_t;
   uv_timer_init(loop_, heartbeat_);
   heartbeat_->data = this;
@@ -140,6 +138,9 @@ void Connection::start_watching() {
   drainer_ = new uv_idle_t;
   uv_idle_init(loop_, drainer_);
   drainer_->data = this;
+  recheck_ = new uv_timer_t;
+  uv_timer_init(loop_, recheck_);
+  recheck_->data = this;
 }
 
 // Bytes waiting on the socket count as life even if rabbitmq-c, not the poll
@@ -167,6 +168,9 @@ void Connection::stop_watching() {
   close_and_free(poll_);
   close_and_free(heartbeat_);
   close_and_free(drainer_);
+  close_and_free(recheck_);
+  writable_wanted_ = 0;
+  writable_ready_ = nullptr;
 }
 
 void Connection::destroy_state() {

@@ -1,5 +1,6 @@
 #include "celeriac/broker/consumer.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,8 +9,37 @@
 
 namespace celeriac::broker {
 
-Consumer::Consumer(Connection& connection, amqp_channel_t channel, CodecLimits limits)
-    : connection_(connection), channel_(channel), limits_(limits) {}
+std::string body_too_large(std::uint64_t size, std::size_t limit) {
+  return DecodeError("body", fmt::format("{} bytes exceeds the limit of {} bytes (dropped unread)",
+                                         size, limit))
+      .what();
+}
+
+std::string_view to_string(SubscriptionStatus status) {
+  switch (status) {
+    case SubscriptionStatus::Pending:
+      return "pending";
+    case SubscriptionStatus::Subscribed:
+      return "subscribed";
+    case SubscriptionStatus::Retrying:
+      return "retrying";
+    case SubscriptionStatus::Cancelled:
+      return "cancelled";
+  }
+  return "?";
+}
+
+Consumer::Consumer(Connection& connection, amqp_channel_t channel, ConsumerOptions options)
+    : connection_(connection), channel_(channel), options_(std::move(options)) {
+  retry_timer_ = new uv_timer_t;
+  uv_timer_init(connection_.loop(), retry_timer_);
+  retry_timer_->data = this;
+}
+
+Consumer::~Consumer() {
+  uv_close(reinterpret_cast<uv_handle_t*>(retry_timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+}
 
 void Consumer::start(std::vector<std::string> queues, std::uint16_t prefetch,
                      DeliveryHandler handler) {
@@ -19,52 +49,33 @@ void Consumer::start(std::vector<std::string> queues, std::uint16_t prefetch,
 
 void Consumer::configure(std::vector<std::string> queues, std::uint16_t prefetch,
                          DeliveryHandler handler) {
-  queues_ = std::move(queues);
+  stop_retrying();
+  queues_.clear();
+  for (auto& name : queues)
+    queues_.push_back(
+        Queue{Subscription{std::move(name), SubscriptionStatus::Pending, {}, 0}, {}, false});
   prefetch_ = std::max<std::uint16_t>(prefetch, 1);
   handler_ = std::move(handler);
 }
 
-// A channel opened on this connection is closed first: opening it twice is a
-// connection error (504).
-void Consumer::open_fresh_channel() {
-  if (channel_generation_ == connection_.generation() && connection_.is_open()) {
-    amqp_channel_close(connection_.native(), channel_, AMQP_REPLY_SUCCESS);
-    connection_.check_reply(channel_, "channel.close");
-  }
-  connection_.open_channel(channel_);
-  channel_generation_ = connection_.generation();
-}
-
-void Consumer::restart() {
-  tags_.clear();
-  epoch_tags_.clear();
-  outstanding_.clear();
-  ++epoch_;
-  open_fresh_channel();
-  amqp_basic_qos(connection_.native(), channel_, 0, prefetch_, 0);
-  connection_.check_reply(channel_, "basic.qos");
-  for (const auto& queue : queues_) {
-    const amqp_basic_consume_ok_t* ok =
-        amqp_basic_consume(connection_.native(), channel_, bytes_view(queue), amqp_empty_bytes, 0,
-                           0, 0, amqp_empty_table);
-    connection_.check_reply(channel_, "basic.consume");
-    tags_.push_back(to_string(ok->consumer_tag));
-    epoch_tags_.insert(tags_.back());
-  }
-}
-
 void Consumer::cancel() {
-  if (!connection_.is_open()) return;
-  for (const auto& tag : tags_) {
-    amqp_basic_cancel(connection_.native(), channel_, bytes_view(tag));
-    connection_.check_reply(channel_, "basic.cancel");
+  stop_retrying();
+  for (auto& queue : queues_) {
+    if (connection_.is_open() && !queue.tag.empty()) {
+      amqp_basic_cancel(connection_.native(), channel_, bytes_view(queue.tag));
+      connection_.check_reply(channel_, "basic.cancel");
+    }
+    queue.tag.clear();
+    queue.state = Subscription{queue.state.queue, SubscriptionStatus::Cancelled, {}, 0};
   }
-  tags_.clear();
+}
+
+bool Consumer::channel_current() const {
+  return connection_.is_open() && channel_generation_ == connection_.generation();
 }
 
 bool Consumer::current(const Delivery& delivery) const {
-  return connection_.is_open() && channel_generation_ == connection_.generation() &&
-         delivery.generation == epoch_ && outstanding_.contains(delivery.tag);
+  return channel_current() && delivery.generation == epoch_ && outstanding_.contains(delivery.tag);
 }
 
 bool Consumer::ack(const Delivery& delivery, bool multiple) {
@@ -86,6 +97,13 @@ bool Consumer::reject(const Delivery& delivery, bool requeue) {
       "basic.reject");
 }
 
+// The rank of the queue CONSUMER_TAG consumes, or the number of queues if none does now.
+int Consumer::preference_of(const std::string& consumer_tag) const {
+  auto it = std::find_if(queues_.begin(), queues_.end(),
+                         [&](const Queue& q) { return q.tag == consumer_tag; });
+  return static_cast<int>(it - queues_.begin());
+}
+
 void Consumer::on_message(InboundMessage&& message) {
   // A delivery the old channel sent before it closed (rabbitmq-c held it during
   // the close RPC): the broker has requeued it, and its tag means nothing now.
@@ -95,16 +113,19 @@ void Consumer::on_message(InboundMessage&& message) {
   d.generation = epoch_;
   outstanding_.insert(d.tag);
   d.redelivered = message.redelivered;
-  auto it = std::find(tags_.begin(), tags_.end(), message.consumer_tag);
-  d.preference =
-      it == tags_.end() ? static_cast<int>(queues_.size()) : static_cast<int>(it - tags_.begin());
-  d.queue =
-      it == tags_.end() ? message.routing_key : queues_[static_cast<std::size_t>(d.preference)];
+  d.preference = preference_of(message.consumer_tag);
+  const auto index = static_cast<std::size_t>(d.preference);
+  d.queue = index < queues_.size() ? queues_[index].state.queue : message.routing_key;
   d.raw = std::move(message.message);
-  try {
-    d.job = decode_job(d.raw, d.queue, limits_);
-  } catch (const DecodeError& e) {
-    d.error = e.what();
+  if (message.body_dropped || message.body_size > options_.limits.max_body_bytes) {
+    d.raw.body.clear();
+    d.error = body_too_large(message.body_size, options_.limits.max_body_bytes);
+  } else {
+    try {
+      d.job = decode_job(d.raw, d.queue, options_.limits);
+    } catch (const DecodeError& e) {
+      d.error = e.what();
+    }
   }
   if (handler_) handler_(std::move(d));
 }
@@ -117,19 +138,13 @@ void Consumer::on_method(const amqp_method_t& method) {
                   to_string(close->reply_text));
     channel_generation_ = 0; // closed already: open without closing
     try {
-      restart();
-    } catch (const InfrastructureError& e) {
-      spdlog::error("consumer: subscribing again failed: {}", e.what());
+      subscribe_all();
+    } catch (const InfrastructureError& e) { // the connection is lost: the reconnect subscribes
+      spdlog::warn("consumer: subscribing again failed: {}", e.what());
     }
     return;
   }
-  if (method.id != AMQP_BASIC_CANCEL_METHOD) return;
-  const auto* cancel = static_cast<amqp_basic_cancel_t*>(method.decoded);
-  const std::string tag = to_string(cancel->consumer_tag);
-  auto it = std::find(tags_.begin(), tags_.end(), tag);
-  if (it == tags_.end()) return;
-  const std::string queue = queues_[static_cast<std::size_t>(it - tags_.begin())];
-  if (on_cancelled) on_cancelled(queue);
+  if (method.id == AMQP_BASIC_CANCEL_METHOD) on_broker_cancel(method);
 }
 
 } // namespace celeriac::broker

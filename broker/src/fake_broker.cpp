@@ -133,17 +133,42 @@ bool FakeBroker::enqueue(const std::string& queue, Message&& message) {
 
 void FakeBroker::consume(std::vector<std::string> queues, std::uint16_t prefetch,
                          DeliveryHandler handler) {
-  for (const auto& queue : queues) {
-    if (!queues_.contains(queue)) {
-      throw ChannelError(404, fmt::format("basic.consume: 404 NOT_FOUND - no queue '{}'", queue));
-    }
-  }
   Channel channel;
+  for (const auto& queue : queues) {
+    Subscription sub{queue, SubscriptionStatus::Subscribed, {}, 0};
+    if (!queues_.contains(queue)) {
+      sub.status = SubscriptionStatus::Retrying;
+      sub.error = fmt::format(
+          "cannot consume from queue '{}': basic.consume: 404 NOT_FOUND - no queue '{}' in vhost "
+          "'/'",
+          queue, queue);
+      sub.failures = 1;
+    }
+    channel.subscriptions.push_back(std::move(sub));
+  }
   channel.held.assign(queues.size(), 0);
   channel.queues = std::move(queues);
   channel.prefetch = std::max<std::uint16_t>(prefetch, 1);
   channel.handler = std::move(handler);
   channels_.emplace(next_channel_++, std::move(channel));
+}
+
+std::vector<Subscription> FakeBroker::subscriptions() const {
+  std::vector<Subscription> all;
+  for (const auto& [id, channel] : channels_)
+    all.insert(all.end(), channel.subscriptions.begin(), channel.subscriptions.end());
+  return all;
+}
+
+// A subscription refused for a missing queue takes once the queue is declared.
+void FakeBroker::retry_subscriptions() {
+  for (auto& [id, channel] : channels_) {
+    for (auto& sub : channel.subscriptions) {
+      if (sub.status == SubscriptionStatus::Retrying && queues_.contains(sub.queue)) {
+        sub = Subscription{sub.queue, SubscriptionStatus::Subscribed, {}, 0};
+      }
+    }
+  }
 }
 
 FakeBroker::Channel* FakeBroker::held_by(const Delivery& delivery) {
@@ -200,6 +225,7 @@ std::size_t FakeBroker::run() {
   Running guard(running_);
   std::size_t ran = 0;
   drop_expired();
+  retry_subscriptions();
   for (;;) {
     while (!completions_.empty()) {
       auto callback = std::move(completions_.front());
@@ -218,6 +244,7 @@ bool FakeBroker::deliver_round(std::size_t& ran) {
   for (auto& [id, channel] : channels_) {
     for (std::size_t i = 0; i < channel.queues.size(); ++i) {
       if (channel.held[i] >= channel.prefetch) continue;
+      if (channel.subscriptions[i].status != SubscriptionStatus::Subscribed) continue;
       auto queue = queues_.find(channel.queues[i]);
       if (queue == queues_.end() || queue->second.ready.empty()) continue;
       deliver(id, channel, i);
@@ -239,10 +266,15 @@ void FakeBroker::deliver(std::uint64_t channel_id, Channel& channel, std::size_t
   d.queue = channel.queues[index];
   d.preference = static_cast<int>(index);
   d.raw = node.mapped().message;
-  try {
-    d.job = decode_job(d.raw, d.queue, limits_);
-  } catch (const DecodeError& e) {
-    d.error = e.what();
+  if (d.raw.body.size() > limits_.max_body_bytes) { // as the Connection drops it on arrival
+    d.error = body_too_large(d.raw.body.size(), limits_.max_body_bytes);
+    d.raw.body.clear();
+  } else {
+    try {
+      d.job = decode_job(d.raw, d.queue, limits_);
+    } catch (const DecodeError& e) {
+      d.error = e.what();
+    }
   }
   channel.unacked.emplace(tag, Held{index, -node.key().first, std::move(node.mapped())});
   ++channel.held[index];

@@ -44,7 +44,8 @@ std::optional<std::string> table_too_long(const HeaderTable& table) {
 
 // Why AMQP cannot carry O, or nullopt. Checked before a sequence number is
 // taken: once basic.publish's method frame is on the wire it cannot be undone.
-std::optional<std::string> unencodable(const Outgoing& o) {
+// Sets TABLE_BYTES to the encoded size of the headers.
+std::optional<std::string> unencodable(const Outgoing& o, std::size_t& table_bytes) {
   const MessageProperties& p = o.message.properties;
   for (const std::string* s :
        {&o.exchange, &o.routing_key, &p.content_type, &p.content_encoding, &p.correlation_id}) {
@@ -62,7 +63,24 @@ std::optional<std::string> unencodable(const Outgoing& o) {
   const int rc = amqp_encode_table(amqp_bytes_t{buffer.size(), buffer.data()}, &table, &offset);
   empty_amqp_pool(&pool);
   if (rc != AMQP_STATUS_OK) return "headers are larger than one AMQP frame";
+  table_bytes = offset;
   return std::nullopt;
+}
+
+constexpr std::size_t kFrameOverhead = 8; // type, channel, size, end octet
+
+// What O's frames take on the wire, a little over: the method and header
+// frames, and with BODY_FRAMES the body's. The estimate the connection checks
+// for room before writing.
+std::size_t wire_size(const Outgoing& o, std::size_t table_bytes, std::size_t body_frames) {
+  constexpr std::size_t kFixedFields = 512; // method and property fields besides names and headers
+  const MessageProperties& p = o.message.properties;
+  const std::size_t optional =
+      (p.reply_to ? p.reply_to->size() : 0) + (p.expiration ? p.expiration->size() : 0);
+  const std::size_t body = body_frames == 0 ? 0 : o.message.body.size();
+  return kFixedFields + o.exchange.size() + o.routing_key.size() + p.content_type.size() +
+         p.content_encoding.size() + p.correlation_id.size() + optional + table_bytes + body +
+         (2 + body_frames) * kFrameOverhead;
 }
 
 } // namespace
@@ -76,6 +94,7 @@ Publisher::Publisher(Connection& connection, amqp_channel_t channel, std::size_t
 }
 
 Publisher::~Publisher() {
+  connection_.cancel_wait_writable();
   empty_amqp_pool(&pool_);
   uv_close(reinterpret_cast<uv_handle_t*>(deferred_idle_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
@@ -97,6 +116,7 @@ void Publisher::fail_later(PublishCallback done, std::string reason) {
 // Messages left unconfirmed by a connection that went away without
 // on_connection_lost (closed after a failed reconnect step) go back in front.
 void Publisher::requeue_unconfirmed() {
+  streaming_.reset(); // a half-sent body dies with its channel; the message goes again whole
   for (auto it = unconfirmed_.rbegin(); it != unconfirmed_.rend(); ++it) {
     it->second.returned = false;
     waiting_.push_front(std::move(it->second));
@@ -117,6 +137,7 @@ void Publisher::start() {
 
 void Publisher::stop(const std::string& reason) {
   started_ = false;
+  streaming_.reset();
   closed_ = true;
   std::deque<InFlight> outstanding;
   for (auto& [tag, flight] : unconfirmed_)
@@ -136,37 +157,108 @@ void Publisher::publish(Outgoing outgoing) {
     fail_later(std::move(outgoing.done), "the publisher is stopped");
     return;
   }
-  if (auto why = unencodable(outgoing)) {
+  std::size_t table_bytes = 0;
+  if (auto why = unencodable(outgoing, table_bytes)) {
     fail_later(std::move(outgoing.done), "cannot be sent over AMQP: " + *why);
     return;
   }
-  waiting_.push_back(InFlight{std::move(outgoing), false, {}, false});
+  waiting_.push_back(InFlight{std::move(outgoing), false, {}, false, table_bytes});
   flush();
 }
 
+// Never writes more than the socket can take now (rabbitmq-c would wait for
+// the broker inside the call, with the loop stopped): what does not fit
+// waits until the socket drains. A body of more than one frame goes out frame
+// by frame as room appears (stream_body), so even a message larger than the
+// socket can hold at all never blocks; nothing else starts on the channel
+// until its last frame is out.
 void Publisher::flush() {
+  if (streaming_ && !stream_body()) return;
   while (started_ && connection_.is_open() && !connection_.blocked() && !waiting_.empty() &&
          unconfirmed_.size() < window_) {
+    const InFlight& next = waiting_.front();
+    const bool framed = next.outgoing.message.body.size() > body_per_frame();
+    const std::size_t bytes = wire_size(next.outgoing, next.table_bytes, framed ? 0 : 1);
+    if (!connection_.reserve_send(bytes)) {
+      connection_.wait_writable(bytes, [this] { flush(); });
+      break;
+    }
     const std::uint64_t seq = next_seq_++;
     auto [it, inserted] = unconfirmed_.try_emplace(seq, std::move(waiting_.front()));
     assert(inserted && "confirm sequence numbers restart only with an empty unconfirmed map");
     waiting_.pop_front();
-    if (!send(it->second, seq)) return; // the connection is gone; on_connection_lost requeued
+    if (!send(it->second, seq, framed))
+      return; // the connection is gone; on_connection_lost requeued
+    if (framed) {
+      streaming_ = Streaming{seq, 0};
+      if (!stream_body()) return;
+    }
   }
   connection_.drain_soon();
 }
 
-bool Publisher::send(InFlight& flight, std::uint64_t seq) {
+std::size_t Publisher::body_per_frame() const {
+  const auto frame_max = static_cast<std::size_t>(amqp_get_frame_max(connection_.native()));
+  return frame_max > 4096 ? frame_max - kFrameOverhead : 4096 - kFrameOverhead;
+}
+
+// Sends FLIGHT whole, or with HEAD_ONLY its method and header frames (the
+// body then goes out through stream_body).
+bool Publisher::send(InFlight& flight, std::uint64_t seq, bool head_only) {
   if (flight.resent) ++republished_;
   flight.resent = true;
   const std::string message_id = std::to_string(seq);
   recycle_amqp_pool(&pool_);
   const Outgoing& o = flight.outgoing;
   amqp_basic_properties_t props = to_amqp_properties(o.message, pool_, &message_id);
-  const int rc = amqp_basic_publish(connection_.native(), channel_, bytes_view(o.exchange),
-                                    bytes_view(o.routing_key), o.mandatory ? 1 : 0, 0, &props,
-                                    bytes_view(o.message.body));
-  return connection_.check_status(rc, "basic.publish");
+  if (!head_only) {
+    const int rc = amqp_basic_publish(connection_.native(), channel_, bytes_view(o.exchange),
+                                      bytes_view(o.routing_key), o.mandatory ? 1 : 0, 0, &props,
+                                      bytes_view(o.message.body));
+    return connection_.check_status(rc, "basic.publish");
+  }
+  amqp_basic_publish_t method{};
+  method.exchange = bytes_view(o.exchange);
+  method.routing_key = bytes_view(o.routing_key);
+  method.mandatory = o.mandatory ? 1 : 0;
+  const int rc =
+      amqp_send_method(connection_.native(), channel_, AMQP_BASIC_PUBLISH_METHOD, &method);
+  if (!connection_.check_status(rc, "basic.publish")) return false;
+  amqp_frame_t header{};
+  header.frame_type = AMQP_FRAME_HEADER;
+  header.channel = channel_;
+  header.payload.properties.class_id = AMQP_BASIC_CLASS;
+  header.payload.properties.body_size = o.message.body.size();
+  header.payload.properties.decoded = &props;
+  return connection_.check_status(amqp_send_frame(connection_.native(), &header),
+                                  "basic.publish (content header)");
+}
+
+// Sends the streaming message's body frames while the socket has room: true
+// once the last is out, false while one waits for room (or the connection
+// was lost, which requeues the message whole).
+bool Publisher::stream_body() {
+  const std::string& body = unconfirmed_.at(streaming_->seq).outgoing.message.body;
+  const std::size_t per_frame = body_per_frame();
+  while (streaming_->offset < body.size()) {
+    const std::size_t n = std::min(per_frame, body.size() - streaming_->offset);
+    if (!connection_.reserve_send(n + kFrameOverhead)) {
+      connection_.wait_writable(n + kFrameOverhead, [this] { flush(); });
+      return false;
+    }
+    amqp_frame_t frame{};
+    frame.frame_type = AMQP_FRAME_BODY;
+    frame.channel = channel_;
+    frame.payload.body_fragment =
+        amqp_bytes_t{n, const_cast<char*>(body.data()) + streaming_->offset};
+    if (!connection_.check_status(amqp_send_frame(connection_.native(), &frame),
+                                  "basic.publish (body)")) {
+      return false;
+    }
+    streaming_->offset += n;
+  }
+  streaming_.reset();
+  return true;
 }
 
 void Publisher::complete(std::uint64_t tag, bool multiple, PublishStatus status) {
@@ -213,6 +305,7 @@ void Publisher::on_channel_closed(const amqp_method_t& method) {
                                          to_string(close->reply_text));
   std::map<std::uint64_t, InFlight> failed;
   failed.swap(unconfirmed_);
+  streaming_.reset();
   for (auto& [tag, flight] : failed) {
     if (flight.outgoing.done) flight.outgoing.done({PublishStatus::Failed, reason});
   }

@@ -37,6 +37,12 @@ class RabbitHarness final : public test::conformance::Harness {
 
   std::string missing_queue() override { return test::unique_name("celeriac.test.missing."); }
 
+  void declare_queue(const std::string& name) override {
+    fixture_.queues.push_back(name);
+    declare_job_queue(fixture_.broker->connection(), Broker::kAdminChannel,
+                      QueueSpec{name, false, 9});
+  }
+
   bool pump_until(const std::function<bool()>& cond, Duration timeout) override {
     return test::run_until(&fixture_.loop, cond,
                            std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
@@ -91,4 +97,14 @@ TEST_CASE("conformance (rabbitmq): an undecodable message arrives with its error
 TEST_CASE("conformance (rabbitmq): queues consumed by preference name queue and rank") {
   RabbitHarness h;
   test::conformance::preference_order_named(h);
+}
+
+TEST_CASE("conformance (rabbitmq): an oversized body is delivered without it") {
+  RabbitHarness h;
+  test::conformance::oversized_body_delivered_without_it(h);
+}
+
+TEST_CASE("conformance (rabbitmq): a refused subscription retries until its queue exists") {
+  RabbitHarness h;
+  test::conformance::refused_subscription_retries(h);
 }

@@ -35,6 +35,8 @@ class Harness {
   virtual std::string new_queue() = 0;
   // A queue name that nobody declared.
   virtual std::string missing_queue() = 0;
+  // Declares job queue NAME (e.g. a missing_queue() later on), deleted with the harness.
+  virtual void declare_queue(const std::string& name) = 0;
   // Lets the broker work until COND holds or TIMEOUT passes on the harness's
   // clock (real: runs the loop; fake: moves its clock in small steps);
   // returns COND's last answer.
@@ -306,6 +308,69 @@ inline void preference_order_named(Harness& h) {
   settle(h);
   CHECK(from_high == std::vector<int>{0, 1, 2});
   CHECK(from_low == std::vector<int>{10, 11, 12});
+}
+
+// (9) A body over max_body_bytes (the default limit, which both harnesses
+// keep) is delivered without it, with an error naming its size and the limit
+// and the properties to dead-letter it by; the next message comes through.
+inline void oversized_body_delivered_without_it(Harness& h) {
+  const std::string q = h.new_queue();
+  const std::size_t limit = CodecLimits{}.max_body_bytes;
+  Message big = encode_job(job(q, 0, 1));
+  big.body.assign(limit + 1, ' ');
+  Completions done;
+  h.broker().publish({"", q, big, done.callback()});
+  h.broker().publish(job(q, 0, 2), done.callback());
+  REQUIRE(h.pump_until([&] { return done.results.size() >= 2; }, 30s));
+  REQUIRE(done.count(broker::PublishStatus::Confirmed) == 2);
+  std::vector<broker::Delivery> got;
+  h.broker().consume({q}, 5, [&](broker::Delivery&& d) {
+    CHECK(h.broker().ack(d));
+    got.push_back(std::move(d));
+  });
+  REQUIRE(h.pump_until([&] { return got.size() >= 2; }, 30s));
+  settle(h);
+  REQUIRE(got.size() == 2);
+  CHECK_FALSE(got[0].job.has_value());
+  CHECK(got[0].error == broker::body_too_large(limit + 1, limit));
+  CHECK(got[0].raw.body.empty());
+  CHECK(got[0].raw.properties.correlation_id == big.properties.correlation_id);
+  CHECK(seq_of(got[1]) == 2);
+}
+
+// (10) consume() of a queue that does not exist does not fail: that queue's
+// subscription is Retrying with the broker's 404 reason, publishing carries
+// on, and once the queue is declared it subscribes by itself and delivers.
+inline void refused_subscription_retries(Harness& h) {
+  const std::string missing = h.missing_queue();
+  const std::string other = h.new_queue();
+  std::vector<int> seen;
+  h.broker().consume({missing}, 5, [&](broker::Delivery&& d) {
+    seen.push_back(seq_of(d));
+    CHECK(h.broker().ack(d));
+  });
+  settle(h);
+  const auto before = h.broker().subscriptions();
+  REQUIRE(before.size() == 1);
+  CHECK(before[0].queue == missing);
+  CHECK(before[0].status == broker::SubscriptionStatus::Retrying);
+  INFO(before[0].error);
+  CHECK(before[0].error.find("404") != std::string::npos);
+  CHECK(before[0].error.find("'" + missing + "'") != std::string::npos);
+  publish_all(h, {job(other, 0, 1)});
+
+  h.declare_queue(missing);
+  REQUIRE(h.pump_until(
+      [&] {
+        const auto now = h.broker().subscriptions();
+        return now.size() == 1 && now[0].status == broker::SubscriptionStatus::Subscribed;
+      },
+      60s));
+  CHECK(h.broker().subscriptions()[0].error.empty());
+  publish_all(h, {job(missing, 0, 2)});
+  REQUIRE(h.pump_until([&] { return !seen.empty(); }, 30s));
+  settle(h);
+  CHECK(seen == std::vector<int>{2});
 }
 
 } // namespace celeriac::test::conformance

@@ -31,6 +31,7 @@ class FakeHarness final : public test::conformance::Harness {
     return name;
   }
   std::string missing_queue() override { return "conformance.missing"; }
+  void declare_queue(const std::string& name) override { fake_.declare_queue(name); }
   bool pump_until(const std::function<bool()>& cond, Duration timeout) override {
     const Timestamp deadline = fake_.now() + timeout;
     fake_.run();
@@ -108,6 +109,16 @@ TEST_CASE("conformance (fake): an undecodable message arrives with its error and
 TEST_CASE("conformance (fake): queues consumed by preference name queue and rank") {
   FakeHarness h;
   test::conformance::preference_order_named(h);
+}
+
+TEST_CASE("conformance (fake): an oversized body is delivered without it") {
+  FakeHarness h;
+  test::conformance::oversized_body_delivered_without_it(h);
+}
+
+TEST_CASE("conformance (fake): a refused subscription retries until its queue exists") {
+  FakeHarness h;
+  test::conformance::refused_subscription_retries(h);
 }
 
 TEST_CASE("delays of 300 s and 8 years wait exactly their whole seconds on the fake clock") {
@@ -284,7 +295,10 @@ TEST_CASE("an expiring job leaves its queue once the clock passes its expiry") {
 
 TEST_CASE("missing queues and exchanges fail as RabbitMQ fails them") {
   FakeBroker f(kStart);
-  CHECK_THROWS_AS(f.consume({"nowhere"}, 1, [](Delivery&&) {}), ChannelError);
+  f.consume({"nowhere"}, 1, [](Delivery&&) {});
+  f.run();
+  REQUIRE(f.subscriptions().size() == 1);
+  CHECK(f.subscriptions()[0].status == SubscriptionStatus::Retrying);
   int returned = 0;
   int failed = 0;
   int confirmed = 0;

@@ -3,7 +3,9 @@
 // 3 declarations and probes), declares the topology on every connect, and
 // comes back by itself when the connection is lost: exponential backoff with
 // jitter (capped, logged), topology declared again, consumers subscribed
-// again, and what was published but not confirmed published again.
+// again, and what was published but not confirmed published again. A queue
+// that cannot be consumed does not cost the connection: its subscription
+// retries on its own (consumer.hpp) and subscriptions() reports it.
 //
 // Threading: the loop's thread only. Start/stop: start() connects once and
 // throws InfrastructureError if it cannot; stop() is safe twice and before
@@ -38,6 +40,10 @@ struct BrokerOptions {
   CodecLimits limits;
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{30'000};
+  // A queue the broker refuses to let us consume is retried on this backoff
+  // (doubling, equal jitter) while the connection and the other queues work.
+  std::chrono::milliseconds subscribe_retry_min{1000};
+  std::chrono::milliseconds subscribe_retry_max{30'000};
 };
 
 class Broker final : public JobBroker {
@@ -62,6 +68,7 @@ class Broker final : public JobBroker {
                DeliveryHandler handler) override;
   bool ack(const Delivery& delivery, bool multiple = false) override;
   bool reject(const Delivery& delivery, bool requeue) override;
+  std::vector<Subscription> subscriptions() const override;
 
   bool connected() const { return connection_->is_open(); }
   std::uint64_t reconnects() const { return reconnects_; }

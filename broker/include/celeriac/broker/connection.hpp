@@ -11,6 +11,11 @@
 // beats missed) loses the connection, well within two intervals of a freeze.
 // (Half the interval, as rabbitmq-c's own check uses, can take 2.5.) Opening and synchronous
 // RPCs (declare, qos, consume) block the loop for at most options.timeout.
+// Writes: rabbitmq-c writes a frame until it is all out, waiting with no
+// timeout, so a broker that stops reading would hang the loop in the middle
+// of a publish. Writers of bulk (the Publisher) therefore ask reserve_send()
+// before each message and, when the socket's send queue has no room, wait
+// with wait_writable() instead (see connection_send.cpp for how room is measured).
 //
 // Errors: open() and check_reply() throw InfrastructureError (ChannelError when
 // the broker refused an operation). A lost connection (socket error, missed
@@ -22,6 +27,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -41,6 +47,9 @@ struct ConnectionOptions {
   std::chrono::seconds heartbeat{30};
   std::chrono::milliseconds timeout{5000}; // connecting, and each synchronous RPC
   std::string name = "celeriac";           // shown as connection_name in the management UI
+  // A pushed message whose body is larger arrives without it (body_dropped):
+  // its body frames are counted and thrown away as they come, never held.
+  std::size_t max_body_bytes = SIZE_MAX;
 };
 
 // The broker refused an operation (404 NOT_FOUND, 406 PRECONDITION_FAILED, ...);
@@ -67,6 +76,8 @@ struct InboundMessage {
   std::string routing_key;
   std::optional<std::string> message_id;
   Message message;
+  std::uint64_t body_size = 0; // as the content header declared it
+  bool body_dropped = false;   // over ConnectionOptions::max_body_bytes: message.body is empty
 };
 
 class Connection {
@@ -107,11 +118,24 @@ class Connection {
   // Process frames rabbitmq-c already holds, on the next loop iteration.
   void drain_soon();
 
+  // True, and BYTES (an estimate of what the frames will take on the wire)
+  // counted against the room, if they can be written without waiting for the
+  // broker to read; false if the writer should wait_writable() first. More
+  // than the whole send buffer is allowed once the send queue is empty. A
+  // reserve is always left for heartbeats, acks and RPCs.
+  bool reserve_send(std::size_t bytes);
+  // Calls READY once, when BYTES would fit; one waiter at a time (a later
+  // call replaces it). A lost or closed connection forgets it. Watches for
+  // POLLOUT only while something waits (a writable socket would otherwise
+  // wake the loop on every turn).
+  void wait_writable(std::size_t bytes, std::function<void()> ready);
+  void cancel_wait_writable();
+
  private:
   // A message whose header and body frames are still arriving.
   struct Content {
     InboundMessage message;
-    std::uint64_t body_size = 0;
+    std::uint64_t received = 0; // body bytes seen, kept or not
     bool have_header = false;
   };
 
@@ -126,6 +150,16 @@ class Connection {
   void destroy_state();
   void on_heartbeat_timer();
   bool socket_readable() const;
+  void on_poll(int events);
+  void watch_writable(bool on);
+  void on_writable_event();
+  struct SendQueue {
+    std::size_t room = 0; // bytes that may still be queued, the reserve kept aside
+    std::size_t queued = 0;
+    bool known = false; // false where the kernel does not tell (room is then unlimited)
+  };
+  SendQueue measure_send_queue() const;
+  std::size_t on_wire(std::size_t bytes) const;
 
   uv_loop_t* loop_;
   ConnectionOptions options_;
@@ -135,6 +169,10 @@ class Connection {
   uv_poll_t* poll_ = nullptr;       // freed in its close callback
   uv_timer_t* heartbeat_ = nullptr; // freed in its close callback
   uv_idle_t* drainer_ = nullptr;    // freed in its close callback
+  uv_timer_t* recheck_ = nullptr;   // re-measures room when POLLOUT came too early; freed on close
+  std::size_t send_credit_ = 0;     // bytes known to fit without measuring again
+  std::size_t writable_wanted_ = 0; // what a waiting writer needs; 0: nobody waits
+  std::function<void()> writable_ready_;
   std::unordered_map<amqp_channel_t, Content> partial_;
   bool blocked_ = false;
   bool draining_ = false;

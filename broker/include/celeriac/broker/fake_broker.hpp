@@ -14,6 +14,9 @@
 //   their queue; one for a missing queue is dropped on arrival, as the real
 //   delivery exchange drops it;
 // - a message's expiration property drops it once the clock passes it;
+// - consuming a queue that is not declared does not fail the call: that
+//   queue's subscription is Retrying with RabbitMQ's 404 reason, and it
+//   takes (Subscribed) at the first run() after the queue is declared;
 // - each consume() is one consumer channel: its own delivery tags from 1 and
 //   at most `prefetch` unacked deliveries per queue. Delivery::generation
 //   names the channel; ack and reject of a delivery the channel does not hold
@@ -23,7 +26,8 @@
 // Messages are encoded on publish and decoded on delivery with core's codec,
 // so codec errors surface as they do through RabbitMQ: publish(Job) throws
 // what encode_job throws (its callback then never runs), and a message that
-// does not decode is delivered with the error and the raw message.
+// does not decode is delivered with the error and the raw message (one over
+// max_body_bytes without its body, as the Connection drops it).
 //
 // Threading: single-threaded; call everything from one thread. Callbacks
 // (publish completions, deliveries) never run inside publish, consume, ack or
@@ -80,11 +84,12 @@ class FakeBroker final : public JobBroker {
   void publish_delayed(const Job& job, Duration delay, PublishCallback done) override;
   void publish(Outgoing outgoing) override;
 
-  // Throws ChannelError (404) if a queue is not declared, as basic.consume does.
   void consume(std::vector<std::string> queues, std::uint16_t prefetch,
                DeliveryHandler handler) override;
   bool ack(const Delivery& delivery, bool multiple = false) override;
   bool reject(const Delivery& delivery, bool requeue) override;
+  // Every consume()'s queues, in order.
+  std::vector<Subscription> subscriptions() const override;
 
  private:
   struct Stored {
@@ -109,8 +114,9 @@ class FakeBroker final : public JobBroker {
     std::uint16_t prefetch = 1;
     DeliveryHandler handler;
     std::uint64_t next_tag = 1;
-    std::map<std::uint64_t, Held> unacked; // by delivery tag
-    std::vector<std::size_t> held;         // unacked count per queue index
+    std::map<std::uint64_t, Held> unacked;   // by delivery tag
+    std::vector<std::size_t> held;           // unacked count per queue index
+    std::vector<Subscription> subscriptions; // per queue index
   };
   struct Delayed {
     std::string queue;
@@ -125,6 +131,7 @@ class FakeBroker final : public JobBroker {
   bool deliver_round(std::size_t& ran);
   void deliver(std::uint64_t channel_id, Channel& channel, std::size_t index);
   void drop_expired();
+  void retry_subscriptions();
   Channel* held_by(const Delivery& delivery);
 
   Timestamp now_;

@@ -13,6 +13,11 @@
 //   carrying copy to "<queue>.dead" and then ack, as DESIGN.md says: never
 //   reject, or the dead-letter queue holds it twice.)
 // - a delayed publish arrives no earlier than its delay;
+// - consume() does not fail for a queue the broker refuses (missing, access
+//   refused, in exclusive use): that queue's subscription is Retrying, with
+//   the reason, and retries on its own until it takes; the other queues, and
+//   publishing, carry on. subscriptions() says where each queue stands (for
+//   a worker's /healthz);
 // - callbacks run on the implementation's loop thread, never re-entrantly
 //   inside publish/consume/ack calls.
 #pragma once
@@ -43,6 +48,8 @@ class JobBroker {
                        DeliveryHandler handler) = 0;
   virtual bool ack(const Delivery& delivery, bool multiple = false) = 0;
   virtual bool reject(const Delivery& delivery, bool requeue) = 0;
+  // The queues consumed, in order of preference, each with its state.
+  virtual std::vector<Subscription> subscriptions() const = 0;
 };
 
 } // namespace celeriac::broker

@@ -15,6 +15,12 @@
 // not yet confirmed go back, in their order, to the front of the queue, and
 // start() on the new connection sends them again: at-least-once; job ids make
 // the duplicates harmless.
+// A message is written only when the socket has room for all of it (see
+// Connection::reserve_send); otherwise it waits, in order, for the socket to
+// drain. A body of more than one frame goes out a frame at a time as room
+// appears, so even a message larger than the socket can hold never waits
+// inside a write.
+// So a broker that stops reading never stops the loop inside a publish.
 //
 // Threading: the Connection's loop thread only; callbacks run there.
 #pragma once
@@ -25,6 +31,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "celeriac/broker/connection.hpp"
@@ -81,13 +88,16 @@ class Publisher {
     bool returned = false;
     std::string return_text;
     bool resent = false;
+    std::size_t table_bytes = 0; // the encoded headers, for the size on the wire
   };
 
   void flush();
   void requeue_unconfirmed();
   void fail_later(PublishCallback done, std::string reason);
   void on_channel_closed(const amqp_method_t& method);
-  bool send(InFlight& flight, std::uint64_t seq);
+  bool send(InFlight& flight, std::uint64_t seq, bool head_only);
+  bool stream_body();
+  std::size_t body_per_frame() const;
   void complete(std::uint64_t tag, bool multiple, PublishStatus status);
 
   Connection& connection_;
@@ -97,6 +107,12 @@ class Publisher {
   std::uint64_t next_seq_ = 1;
   std::map<std::uint64_t, InFlight> unconfirmed_; // by delivery tag (confirm sequence number)
   std::deque<InFlight> waiting_;
+  // The message whose body frames are going out, one frame as room appears.
+  struct Streaming {
+    std::uint64_t seq = 0;
+    std::size_t offset = 0; // body bytes sent
+  };
+  std::optional<Streaming> streaming_;
   std::uint64_t republished_ = 0;
   bool closed_ = false; // stop() was called and start() not since
   amqp_pool_t pool_{};
