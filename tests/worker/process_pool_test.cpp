@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "../broker/loop_runner.hpp"
+#include "numbered_job.hpp"
 #include "celeriac/tasks/demo.hpp"
 
 using namespace celeriac;
@@ -18,7 +19,6 @@ struct ProcessPoolFixture {
   uv_loop_t loop{};
   TaskRegistry registry;
   std::unique_ptr<ProcessPool> pool;
-  int n = 0;
 
   explicit ProcessPoolFixture(std::size_t size, std::uint64_t max_tasks = 0) {
     uv_loop_init(&loop);
@@ -37,16 +37,7 @@ struct ProcessPoolFixture {
     uv_run(&loop, UV_RUN_DEFAULT); // until the children's handles are closed
     CHECK(test::close_loop(&loop) == 0);
   }
-  Job job(const std::string& task, nlohmann::json args) {
-    Job j;
-    JobId::Bytes bytes{};
-    bytes[0] = static_cast<std::uint8_t>(++n);
-    j.id = JobId::v4(bytes);
-    j.task = task;
-    j.queue = "default";
-    j.args = std::move(args);
-    return j;
-  }
+  test::JobNumbers job;
   TaskOutcome run_one(const Job& job, std::chrono::milliseconds timeout = 20s) {
     std::optional<TaskOutcome> outcome;
     pool->run(job, *registry.find(job.task), [&](TaskOutcome o) { outcome = std::move(o); });

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "../broker/loop_runner.hpp"
+#include "numbered_job.hpp"
 #include "celeriac/tasks/demo.hpp"
 
 using namespace celeriac;
@@ -33,16 +34,7 @@ struct PoolFixture {
     uv_run(&loop, UV_RUN_NOWAIT);
     CHECK(test::close_loop(&loop) == 0);
   }
-  Job job(const std::string& task, nlohmann::json args) {
-    Job j;
-    JobId::Bytes bytes{};
-    bytes[0] = static_cast<std::uint8_t>(++n);
-    j.id = JobId::v4(bytes);
-    j.task = task;
-    j.args = std::move(args);
-    return j;
-  }
-  int n = 0;
+  test::JobNumbers job;
 };
 
 } // namespace
