@@ -38,9 +38,9 @@ struct ProcessPoolFixture {
     CHECK(test::close_loop(&loop) == 0);
   }
   test::JobNumbers job;
-  TaskOutcome run_one(const Job& job, std::chrono::milliseconds timeout = 20s) {
+  TaskOutcome run_one(const Job& one, std::chrono::milliseconds timeout = 20s) {
     std::optional<TaskOutcome> outcome;
-    pool->run(job, *registry.find(job.task), [&](TaskOutcome o) { outcome = std::move(o); });
+    pool->run(one, *registry.find(one.task), [&](TaskOutcome o) { outcome = std::move(o); });
     REQUIRE(test::run_until(&loop, [&] { return outcome.has_value(); }, timeout));
     return *outcome;
   }
