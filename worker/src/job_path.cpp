@@ -190,6 +190,8 @@ void JobPath::fail_lost(broker::Delivery&& delivery, int redeliveries) {
 void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,
                      const TaskOutcome& outcome) {
   const Job job = *delivery->job;
+  if (revoked_.contains(job.id)) // revoked while it ran (terminate kills it): no retry
+    return settle_revoked(std::move(*delivery), "Revoked", "revoked while running");
   const OutcomePlan plan = plan_outcome(job, outcome, definition.defaults.retry, options_.random);
   store::JobChange recorded = change(job, plan.state);
   recorded.result = plan.result;

@@ -12,6 +12,7 @@
 namespace celeriac::worker::detail {
 
 inline uv_timer_t* start_timer(uv_loop_t* loop, void* data, Duration after, uv_timer_cb cb) {
+  uv_update_time(loop); // count from now, not from when this loop turn began
   auto* timer = new uv_timer_t;
   uv_timer_init(loop, timer);
   timer->data = data;

@@ -12,6 +12,7 @@
 
 #include "celeriac/worker/process_pool.hpp"
 #include "celeriac/worker/thread_pool.hpp"
+#include "worker_presence.hpp"
 
 namespace celeriac::worker {
 namespace {
@@ -84,6 +85,9 @@ class Worker::Runtime {
     if (processes_ != nullptr) processes_->start(); // throws when the child binary cannot start
     writer_.start();
     broker_.start(); // throws InfrastructureError when the broker cannot be reached
+    presence_ = std::make_unique<detail::WorkerPresence>(loop_, presence_options());
+    presence_->load_revoked(); // before the first delivery
+    presence_->start();
     const auto& o = owner_.options_;
     const std::uint16_t prefetch =
         o.prefetch > 0 ? o.prefetch : static_cast<std::uint16_t>(o.concurrency);
@@ -107,6 +111,34 @@ class Worker::Runtime {
 
  private:
   template <typename Handle> static Runtime* self(Handle* h) { return static_cast<Runtime*>(h->data); }
+
+  detail::PresenceOptions presence_options() {
+    const auto& o = owner_.options_;
+    detail::PresenceOptions p;
+    p.database_url = o.store.database_url;
+    p.schema = o.store.schema;
+    const auto colon = o.name.rfind(':');
+    p.identity.hostname = o.name.substr(0, colon);
+    p.identity.pid = ::getpid();
+    p.identity.queues = o.queues;
+    p.identity.concurrency = static_cast<int>(o.concurrency);
+    p.identity.started_at = system_now();
+    p.counts = [this] {
+      const JobPathCounters c = owner_.counters();
+      return std::pair<std::int64_t, std::int64_t>(
+          static_cast<std::int64_t>(c.succeeded + c.failed + c.revoked),
+          static_cast<std::int64_t>(c.failed));
+    };
+    p.on_revoked = [this](const std::vector<store::RevokedJob>& revoked) {
+      for (const auto& r : revoked) {
+        spdlog::debug("worker: job {} is revoked{}", r.id.str(), r.terminate ? " (terminate)" : "");
+        path_.revoke(r.id);
+        if (r.terminate && processes_ != nullptr && processes_->terminate(r.id))
+          spdlog::warn("worker: job {} revoked with terminate: its pool child was killed", r.id.str());
+      }
+    };
+    return p;
+  }
 
   std::unique_ptr<TaskRunner> make_pool() {
     const auto& o = owner_.options_;
@@ -187,6 +219,7 @@ class Worker::Runtime {
     if (finishing_) return;
     finishing_ = true;
     uv_timer_stop(&tick_);
+    if (presence_) presence_->stop(); // removes this worker's row
     if (threads_ != nullptr) threads_->close();
     if (processes_ != nullptr) processes_->close();
     writer_.close(cold_ ? std::chrono::seconds(1) : kStoreFlushGrace, [this](std::size_t) {
@@ -213,6 +246,7 @@ class Worker::Runtime {
   ProcessPool* processes_ = nullptr;  // the pool, when it is processes
   std::unique_ptr<TaskRunner> runner_;
   JobPath path_;
+  std::unique_ptr<detail::WorkerPresence> presence_;
   std::mt19937_64 rng_{std::random_device{}()};
   uv_async_t wake_{};
   uv_signal_t sigterm_{}, sigint_{}, sigquit_{};
