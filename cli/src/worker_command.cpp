@@ -33,7 +33,8 @@ std::string own_executable() {
 
 // Each flag is the [worker] key it overrides, so it is validated (and its
 // error worded) exactly like the file and the environment.
-constexpr std::array<std::pair<const char*, const char*>, 7> kFlagKeys{{
+constexpr std::array<std::pair<const char*, const char*>, 8> kFlagKeys{{
+    {"http", "worker.http"},
     {"queues", "worker.queues"},
     {"concurrency", "worker.concurrency"},
     {"pool", "worker.pool"},
@@ -59,7 +60,8 @@ int run_worker(const Invocation& invocation) {
       ("max-memory-per-child", "recycle a pool child above this RSS, e.g. 512MiB",
        cxxopts::value<std::string>())
       ("shutdown-timeout", "how long a warm shutdown waits for running jobs, e.g. 60s",
-       cxxopts::value<std::string>());
+       cxxopts::value<std::string>())
+      ("http", "serve /healthz and /metrics on HOST:PORT", cxxopts::value<std::string>());
   const auto parsed = parse_command(options, invocation, {});
   if (!parsed) return kExitOk;
   Config config = load_config(*parsed, invocation);

@@ -8,6 +8,8 @@
 
 #include <thread>
 
+#include <httplib.h>
+
 #include <spdlog/spdlog.h>
 
 #include "../broker/broker_fixture.hpp"
@@ -102,12 +104,26 @@ TEST_CASE("a mixed load ends with one terminal record per job") {
   for (int i = 0; i < kAdds; ++i) jobs.push_back(s.job("demo.add", {i, 1}, i));
   for (int i = 0; i < kFlaky; ++i) jobs.push_back(s.job("test.flaky_once", nlohmann::json::array(), kAdds + i));
   for (int i = 0; i < kUnknown; ++i) jobs.push_back(s.job("no.such.task", nlohmann::json::array(), kAdds + kFlaky + i));
-  RunningWorker w(s.options(4), s.registry);
+  worker::WorkerOptions options = s.options(4);
+  options.http = "127.0.0.1:0";
+  RunningWorker w(options, s.registry);
   s.publisher.publish_all(jobs);
 
   REQUIRE(test::eventually(
       [&] { return s.count("state in ('SUCCESS', 'FAILURE')") == kAdds + kFlaky + kUnknown; },
       120s, 100ms));
+  // What an autoscaler and a probe see.
+  REQUIRE(w.worker.http_port() > 0);
+  httplib::Client http("127.0.0.1", w.worker.http_port());
+  const auto health = http.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  const auto metrics = http.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("celeriac_tasks_total{task=\"demo.add\",state=\"SUCCESS\"} 2000\n") !=
+        std::string::npos);
+  CHECK(metrics->body.find("celeriac_tasks_total{task=\"test.flaky_once\",state=\"RETRY\"} 20\n") !=
+        std::string::npos);
   CHECK(w.stop() == 0);
   CHECK(s.count("task = 'demo.add' and state = 'SUCCESS'"
                 " and result = to_jsonb((args->>0)::int + (args->>1)::int)") == kAdds);

@@ -169,9 +169,11 @@ void JobPath::start(broker::Delivery&& delivery, const TaskDefinition& definitio
 void JobPath::run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
   ++counters_.running;
   recorder_.record(change(*held->job, JobState::Started), {});
-  runner_.run(*held->job, definition, [this, held, &definition](TaskOutcome outcome) {
+  const auto started = std::chrono::steady_clock::now();
+  runner_.run(*held->job, definition, [this, held, &definition, started](TaskOutcome outcome) {
     --counters_.running;
-    finish(held, definition, outcome);
+    const std::chrono::duration<double> ran = std::chrono::steady_clock::now() - started;
+    finish(held, definition, outcome, ran.count());
   });
 }
 
@@ -188,11 +190,14 @@ void JobPath::fail_lost(broker::Delivery&& delivery, int redeliveries) {
 }
 
 void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,
-                     const TaskOutcome& outcome) {
+                     const TaskOutcome& outcome, double seconds) {
   const Job job = *delivery->job;
-  if (revoked_.contains(job.id)) // revoked while it ran (terminate kills it): no retry
+  if (revoked_.contains(job.id)) { // revoked while it ran (terminate kills it): no retry
+    if (options_.on_finished) options_.on_finished(job, JobState::Revoked, seconds);
     return settle_revoked(std::move(*delivery), "Revoked", "revoked while running");
+  }
   const OutcomePlan plan = plan_outcome(job, outcome, definition.defaults.retry, options_.random);
+  if (options_.on_finished) options_.on_finished(job, plan.state, seconds);
   store::JobChange recorded = change(job, plan.state);
   recorded.result = plan.result;
   recorded.max_retries = definition.defaults.retry.max_retries;

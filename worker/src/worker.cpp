@@ -12,6 +12,8 @@
 
 #include "celeriac/worker/process_pool.hpp"
 #include "celeriac/worker/thread_pool.hpp"
+#include "celeriac/worker/worker_metrics.hpp"
+#include "worker_http.hpp"
 #include "worker_presence.hpp"
 
 namespace celeriac::worker {
@@ -85,6 +87,11 @@ class Worker::Runtime {
     if (processes_ != nullptr) processes_->start(); // throws when the child binary cannot start
     writer_.start();
     broker_.start(); // throws InfrastructureError when the broker cannot be reached
+    if (owner_.options_.http) {
+      http_ = std::make_unique<detail::WorkerHttp>(metrics_, *owner_.options_.http);
+      std::lock_guard lock(owner_.mutex_);
+      owner_.http_port_ = http_->port();
+    }
     presence_ = std::make_unique<detail::WorkerPresence>(loop_, presence_options());
     presence_->load_revoked(); // before the first delivery
     presence_->start();
@@ -164,6 +171,9 @@ class Worker::Runtime {
     o.clock = system_now;
     o.random = [this] { return std::uniform_real_distribution<double>(0, 1)(rng_); };
     o.defer = [this](Duration d, std::function<void()> fn) { defer_on(loop_, d, std::move(fn)); };
+    o.on_finished = [this](const Job& job, JobState state, double seconds) {
+      metrics_.job_finished(job.task, state, seconds);
+    };
     return o;
   }
 
@@ -186,6 +196,22 @@ class Worker::Runtime {
     if (requested > 0) begin_shutdown(requested == 2);
   }
 
+  WorkerGauges gauges() const {
+    WorkerGauges g;
+    g.inflight = path_.counters().running;
+    const std::size_t size = owner_.options_.concurrency;
+    const std::size_t busy = threads_ != nullptr ? threads_->busy() : processes_->busy();
+    g.pool_busy_ratio = size > 0 ? static_cast<double>(busy) / static_cast<double>(size) : 0;
+    g.broker_reconnects = broker_.reconnects();
+    g.store_pending = writer_.stats().pending;
+    g.draining = draining_;
+    g.broker_connected = broker_.connected();
+    for (const auto& sub : broker_.subscriptions()) {
+      if (sub.status == broker::SubscriptionStatus::Retrying) g.unhealthy_queue = sub.error;
+    }
+    return g;
+  }
+
   void begin_shutdown(bool cold) {
     if (cold && !cold_) {
       cold_ = true;
@@ -196,6 +222,7 @@ class Worker::Runtime {
     }
     if (draining_) return;
     draining_ = true;
+    metrics_.set_gauges(gauges()); // /healthz says 503 from now on
     drain_deadline_ = std::chrono::steady_clock::now() + owner_.options_.shutdown_timeout;
     spdlog::info("worker: warm shutdown; waiting up to {} s for {} running jobs",
                  std::chrono::duration_cast<std::chrono::seconds>(owner_.options_.shutdown_timeout).count(),
@@ -207,6 +234,7 @@ class Worker::Runtime {
       std::lock_guard lock(owner_.mutex_);
       owner_.counters_ = path_.counters();
     }
+    metrics_.set_gauges(gauges());
     if (!draining_ || finishing_) return;
     if (path_.counters().running == 0) return finish();
     if (std::chrono::steady_clock::now() >= drain_deadline_) begin_shutdown(true);
@@ -247,6 +275,8 @@ class Worker::Runtime {
   std::unique_ptr<TaskRunner> runner_;
   JobPath path_;
   std::unique_ptr<detail::WorkerPresence> presence_;
+  WorkerMetrics metrics_;
+  std::unique_ptr<detail::WorkerHttp> http_; // after metrics_: it reads them until it stops
   std::mt19937_64 rng_{std::random_device{}()};
   uv_async_t wake_{};
   uv_signal_t sigterm_{}, sigint_{}, sigquit_{};
@@ -294,6 +324,11 @@ void Worker::shutdown(bool cold) {
   std::lock_guard lock(mutex_);
   requested_ = std::max(requested_, cold ? 2 : 1);
   if (runtime_ != nullptr) runtime_->wake();
+}
+
+int Worker::http_port() const {
+  std::lock_guard lock(mutex_);
+  return http_port_;
 }
 
 JobPathCounters Worker::counters() const {

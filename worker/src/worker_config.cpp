@@ -25,6 +25,7 @@ WorkerOptions worker_options(const Config& config) {
   o.max_tasks_per_child = static_cast<std::uint64_t>(std::max(0, w.max_tasks_per_child));
   o.max_memory_per_child = w.max_memory_per_child;
   o.shutdown_timeout = w.shutdown_timeout;
+  o.http = w.http;
   return o;
 }
 

@@ -53,6 +53,8 @@ struct JobPathOptions {
   UniformRandom random;                // jitter of retry delays
   // Runs FN on the loop after DELAY (a uv_timer in the daemon).
   std::function<void(Duration delay, std::function<void()> fn)> defer;
+  // Told of each job that ran: the state recorded and how long it ran (metrics).
+  std::function<void(const Job& job, JobState state, double seconds)> on_finished;
 };
 
 struct JobPathCounters {
@@ -81,7 +83,7 @@ class JobPath {
   void run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
   void fail_lost(broker::Delivery&& delivery, int redeliveries);
   void finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,
-              const TaskOutcome& outcome);
+              const TaskOutcome& outcome, double seconds);
   void dead_letter(const broker::Delivery& delivery, const std::string& reason,
                    broker::PublishCallback done);
   store::JobChange change(const Job& job, JobState state) const;

@@ -43,6 +43,7 @@ struct WorkerOptions {
   std::uint64_t max_memory_per_child = 0;
   std::uint16_t prefetch = 0;                    // per queue; 0: the pool size
   Duration shutdown_timeout = std::chrono::seconds(60);
+  std::optional<std::string> http; // "host:port" for /healthz and /metrics; port 0: any free one
   std::string name; // "hostname:pid" when empty
 };
 
@@ -63,6 +64,9 @@ class Worker {
   // Counters of the job path, copied at the last loop turn; any thread.
   JobPathCounters counters() const;
 
+  // The port /healthz and /metrics listen on once run() started them; 0 before.
+  int http_port() const;
+
  private:
   class Runtime;
   WorkerOptions options_;
@@ -71,6 +75,7 @@ class Worker {
   int requested_ = 0;        // 0 none, 1 warm, 2 cold
   Runtime* runtime_ = nullptr; // while run() is in its loop
   JobPathCounters counters_;
+  int http_port_ = 0;
 };
 
 } // namespace celeriac::worker
