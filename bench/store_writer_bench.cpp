@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
-#include <pqxx/pqxx>
 #include <uv.h>
+#include <pqxx/pqxx>
 
 #include "celeriac/store/migrations.hpp"
 #include "celeriac/store/store_writer.hpp"
@@ -68,18 +68,24 @@ Options parse_options(int argc, char** argv) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) throw UsageError(flag + " needs a value");
     const int value = parse_int(flag, argv[i + 1]);
-    if (flag == "--jobs") o.jobs = value;
-    else if (flag == "--baseline-jobs") o.baseline_jobs = value;
-    else if (flag == "--batch") o.batch = static_cast<std::size_t>(value);
-    else if (flag == "--rounds") o.rounds = value;
-    else throw UsageError("unknown option " + flag);
+    if (flag == "--jobs")
+      o.jobs = value;
+    else if (flag == "--baseline-jobs")
+      o.baseline_jobs = value;
+    else if (flag == "--batch")
+      o.batch = static_cast<std::size_t>(value);
+    else if (flag == "--rounds")
+      o.rounds = value;
+    else
+      throw UsageError("unknown option " + flag);
   }
   return o;
 }
 
 std::vector<store::JobChange> job_life(std::mt19937_64& rng, int n) {
   JobId::Bytes bytes;
-  for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
+  for (auto& b : bytes)
+    b = static_cast<std::uint8_t>(rng());
   Job job;
   job.id = JobId::v4(bytes);
   job.task = "jira.sync_issue";
@@ -119,7 +125,8 @@ void run_writer(const std::string& url, const std::string& schema, const Options
   options.database_url = url;
   options.schema = schema;
   options.max_batch = o.batch;
-  options.max_pending = static_cast<std::size_t>(o.jobs) * 3 + 1; // measure throughput, not pressure
+  options.max_pending =
+      static_cast<std::size_t>(o.jobs) * 3 + 1; // measure throughput, not pressure
   std::vector<double> latencies_ms;
   latencies_ms.reserve(static_cast<std::size_t>(o.jobs) * 3);
   std::size_t failed = 0;
@@ -127,27 +134,34 @@ void run_writer(const std::string& url, const std::string& schema, const Options
     store::StoreWriter writer(&loop, options);
     writer.start();
     std::vector<std::vector<store::JobChange>> lives;
-    for (int i = 0; i < o.jobs; ++i) lives.push_back(job_life(rng, i));
+    for (int i = 0; i < o.jobs; ++i)
+      lives.push_back(job_life(rng, i));
     const auto start = Clock::now();
     for (auto& life : lives) {
       for (auto& change : life) {
-        writer.submit(std::move(change), [&, submitted = Clock::now()](const store::WriteOutcome& r) {
-          latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - submitted).count());
-          failed += !r.committed;
-        });
+        writer.submit(
+            std::move(change), [&, submitted = Clock::now()](const store::WriteOutcome& r) {
+              latencies_ms.push_back(
+                  std::chrono::duration<double, std::milli>(Clock::now() - submitted).count());
+              failed += !r.committed;
+            });
       }
     }
-    while (latencies_ms.size() < static_cast<std::size_t>(o.jobs) * 3) uv_run(&loop, UV_RUN_ONCE);
+    while (latencies_ms.size() < static_cast<std::size_t>(o.jobs) * 3)
+      uv_run(&loop, UV_RUN_ONCE);
     round.writer_rate = 3.0 * o.jobs / seconds_since(start);
     bool closed = false;
     writer.close(std::chrono::seconds(5), [&](std::size_t) { closed = true; });
-    while (!closed) uv_run(&loop, UV_RUN_ONCE);
+    while (!closed)
+      uv_run(&loop, UV_RUN_ONCE);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   if (failed > 0) throw std::runtime_error(fmt::format("{} changes failed", failed));
   std::sort(latencies_ms.begin(), latencies_ms.end());
-  auto at = [&](double q) { return latencies_ms[static_cast<std::size_t>(q * (latencies_ms.size() - 1))]; };
+  auto at = [&](double q) {
+    return latencies_ms[static_cast<std::size_t>(q * (latencies_ms.size() - 1))];
+  };
   round.p50_ms = at(0.50);
   round.p99_ms = at(0.99);
   round.max_ms = latencies_ms.back();
@@ -200,13 +214,15 @@ int main(int argc, char** argv) {
     for (int i = 0; i < o.rounds; ++i) {
       rounds.push_back(run_round(url, o, i, rng));
       const Round& r = rounds.back();
-      fmt::print("round {}: baseline {:.0f} changes/s, StoreWriter {:.0f} changes/s "
-                 "(latency p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms)\n",
-                 i + 1, r.baseline_rate, r.writer_rate, r.p50_ms, r.p99_ms, r.max_ms);
+      fmt::print(
+          "round {}: baseline {:.0f} changes/s, StoreWriter {:.0f} changes/s "
+          "(latency p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms)\n",
+          i + 1, r.baseline_rate, r.writer_rate, r.p50_ms, r.p99_ms, r.max_ms);
     }
     auto pick = [&](double Round::*field) {
       std::vector<double> v;
-      for (const Round& r : rounds) v.push_back(r.*field);
+      for (const Round& r : rounds)
+        v.push_back(r.*field);
       return median(v);
     };
     rusage usage{};
@@ -221,8 +237,10 @@ int main(int argc, char** argv) {
                pick(&Round::writer_rate) / pick(&Round::baseline_rate), usage.ru_maxrss / 1024);
     return 0;
   } catch (const UsageError& e) {
-    fmt::print(stderr, "store_writer_bench: {}\nusage: store_writer_bench [--jobs N] "
-                       "[--baseline-jobs M] [--batch B] [--rounds R]\n", e.what());
+    fmt::print(stderr,
+               "store_writer_bench: {}\nusage: store_writer_bench [--jobs N] "
+               "[--baseline-jobs M] [--batch B] [--rounds R]\n",
+               e.what());
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "store_writer_bench: {}\n", e.what());

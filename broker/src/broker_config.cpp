@@ -18,10 +18,12 @@ BrokerOptions broker_options(const Config& config, std::string name) {
   BrokerOptions out;
   out.connection.url = config.broker.url;
   out.connection.tls = tls_options(config.broker.tls);
-  out.connection.heartbeat = std::chrono::duration_cast<std::chrono::seconds>(config.broker.heartbeat);
+  out.connection.heartbeat =
+      std::chrono::duration_cast<std::chrono::seconds>(config.broker.heartbeat);
   out.connection.name = std::move(name);
   out.management_url = config.broker.management_url;
-  for (const auto& queue : config.queues) out.topology.queues.push_back(queue_spec(queue));
+  for (const auto& queue : config.queues)
+    out.topology.queues.push_back(queue_spec(queue));
   out.topology.delays = true;
   out.confirm_window = static_cast<std::size_t>(config.broker.confirm_window);
   out.limits.max_body_bytes = config.broker.max_body_bytes;

@@ -49,19 +49,18 @@ constexpr std::array<std::pair<const char*, const char*>, 8> kFlagKeys{{
 int run_worker(const Invocation& invocation) {
   auto options = command_options(
       invocation, "Run jobs from the queues until SIGTERM (warm) or SIGQUIT (cold)", "");
-  options.add_options()
-      ("Q,queues", "queues to consume, most preferred first: high,default,low",
-       cxxopts::value<std::string>())
-      ("c,concurrency", "pool size (default: the number of cores)", cxxopts::value<std::string>())
-      ("pool", "process (default) or thread", cxxopts::value<std::string>())
-      ("prefetch", "unacked jobs per queue (default: the pool size)", cxxopts::value<std::string>())
-      ("max-tasks-per-child", "recycle a pool child after this many jobs",
-       cxxopts::value<std::string>())
-      ("max-memory-per-child", "recycle a pool child above this RSS, e.g. 512MiB",
-       cxxopts::value<std::string>())
-      ("shutdown-timeout", "how long a warm shutdown waits for running jobs, e.g. 60s",
-       cxxopts::value<std::string>())
-      ("http", "serve /healthz and /metrics on HOST:PORT", cxxopts::value<std::string>());
+  options.add_options()("Q,queues", "queues to consume, most preferred first: high,default,low",
+                        cxxopts::value<std::string>())(
+      "c,concurrency", "pool size (default: the number of cores)", cxxopts::value<std::string>())(
+      "pool", "process (default) or thread", cxxopts::value<std::string>())(
+      "prefetch", "unacked jobs per queue (default: the pool size)", cxxopts::value<std::string>())(
+      "max-tasks-per-child", "recycle a pool child after this many jobs",
+      cxxopts::value<std::string>())("max-memory-per-child",
+                                     "recycle a pool child above this RSS, e.g. 512MiB",
+                                     cxxopts::value<std::string>())(
+      "shutdown-timeout", "how long a warm shutdown waits for running jobs, e.g. 60s",
+      cxxopts::value<std::string>())("http", "serve /healthz and /metrics on HOST:PORT",
+                                     cxxopts::value<std::string>());
   const auto parsed = parse_command(options, invocation, {});
   if (!parsed) return kExitOk;
   Config config = load_config(*parsed, invocation);

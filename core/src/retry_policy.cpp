@@ -86,10 +86,10 @@ std::optional<Jitter> parse_jitter(std::string_view text) {
 }
 
 std::optional<ErrorKind> parse_error_kind(std::string_view text) {
-  for (ErrorKind k : {ErrorKind::Network, ErrorKind::Timeout, ErrorKind::Http,
-                      ErrorKind::BrokerUnavailable, ErrorKind::DatabaseUnavailable,
-                      ErrorKind::WorkerLost, ErrorKind::Validation, ErrorKind::UnknownTask,
-                      ErrorKind::RetryRequested, ErrorKind::Unclassified}) {
+  for (ErrorKind k :
+       {ErrorKind::Network, ErrorKind::Timeout, ErrorKind::Http, ErrorKind::BrokerUnavailable,
+        ErrorKind::DatabaseUnavailable, ErrorKind::WorkerLost, ErrorKind::Validation,
+        ErrorKind::UnknownTask, ErrorKind::RetryRequested, ErrorKind::Unclassified}) {
     if (to_string(k) == text) return k;
   }
   return std::nullopt;

@@ -71,7 +71,8 @@ void BatchWriter::write_part(std::span<const JobChange> part, std::string* reaso
 void BatchWriter::lose(const std::exception& e) {
   conn_.reset();
   std::string reason = e.what();
-  while (reason.ends_with('\n')) reason.pop_back();
+  while (reason.ends_with('\n'))
+    reason.pop_back();
   // libpq's messages name host and port, never the password; redact anyway
   // in case a future message quotes the URL.
   for (auto at = reason.find(url_); at != std::string::npos; at = reason.find(url_))

@@ -35,8 +35,8 @@ std::string rank_sql(std::string_view row) {
 
 // One job's changes in this batch, merged.
 struct Merged {
-  const JobChange* top = nullptr;  // the most advanced change (the first among equals)
-  const Job* job = nullptr;        // the description of the most advanced change having one
+  const JobChange* top = nullptr; // the most advanced change (the first among equals)
+  const Job* job = nullptr;       // the description of the most advanced change having one
   std::int64_t job_rank = -1;
   int retries = 0;
   std::optional<int> max_retries;
@@ -59,18 +59,18 @@ void merge(Merged& m, const JobChange& c) {
     if (!slot || at > *slot) slot = at;
   };
   switch (c.state) {
-  case JobState::Pending:
-    if (!m.enqueued_at || c.at < *m.enqueued_at) m.enqueued_at = c.at;
-    break;
-  case JobState::Received:
-    ++m.deliveries;
-    later(m.received_at, c.at);
-    break;
-  case JobState::Started:
-    later(m.started_at, c.at);
-    break;
-  default:
-    break;
+    case JobState::Pending:
+      if (!m.enqueued_at || c.at < *m.enqueued_at) m.enqueued_at = c.at;
+      break;
+    case JobState::Received:
+      ++m.deliveries;
+      later(m.received_at, c.at);
+      break;
+    case JobState::Started:
+      later(m.started_at, c.at);
+      break;
+    default:
+      break;
   }
 }
 
@@ -122,22 +122,25 @@ nlohmann::json to_row(const Merged& m) {
 std::string upsert_sql(const std::string& q) {
   const std::string adv = rank_sql("excluded") + " > " + rank_sql("j");
   auto described = [&](std::string_view col) {
-    return fmt::format("{0} = case when excluded.task is not null and (j.task is null or {1})"
-                       " then excluded.{0} else j.{0} end",
-                       col, adv);
+    return fmt::format(
+        "{0} = case when excluded.task is not null and (j.task is null or {1})"
+        " then excluded.{0} else j.{0} end",
+        col, adv);
   };
   auto error = [&](std::string_view col) {
-    return fmt::format("{0} = case when not ({1}) then j.{0} when excluded.state = 'SUCCESS'"
-                       " then null when excluded.error_type is not null then excluded.{0}"
-                       " else j.{0} end",
-                       col, adv);
+    return fmt::format(
+        "{0} = case when not ({1}) then j.{0} when excluded.state = 'SUCCESS'"
+        " then null when excluded.error_type is not null then excluded.{0}"
+        " else j.{0} end",
+        col, adv);
   };
   std::string set = fmt::format("state = case when {0} then excluded.state else j.state end", adv);
   for (const char* col : {"task", "queue", "priority", "args", "kwargs", "parent_id", "root_id",
                           "group_id", "eta", "expires"}) {
     set += ", " + described(col);
   }
-  for (const char* col : {"error_type", "error_message", "error_stack"}) set += ", " + error(col);
+  for (const char* col : {"error_type", "error_message", "error_stack"})
+    set += ", " + error(col);
   set += fmt::format(
       ", result = case when {0} then excluded.result else j.result end"
       ", worker = case when {0} then coalesce(excluded.worker, j.worker)"
@@ -145,13 +148,14 @@ std::string upsert_sql(const std::string& q) {
       ", finished_at = case when {0} then coalesce(excluded.finished_at, j.finished_at)"
       " else j.finished_at end",
       adv);
-  set += ", retries = greatest(j.retries, excluded.retries)"
-         ", max_retries = coalesce(excluded.max_retries, j.max_retries)"
-         ", deliveries = j.deliveries + excluded.deliveries"
-         ", enqueued_at = least(j.enqueued_at, excluded.enqueued_at)"
-         ", received_at = greatest(j.received_at, excluded.received_at)"
-         ", started_at = greatest(j.started_at, excluded.started_at)"
-         ", updated_at = now()";
+  set +=
+      ", retries = greatest(j.retries, excluded.retries)"
+      ", max_retries = coalesce(excluded.max_retries, j.max_retries)"
+      ", deliveries = j.deliveries + excluded.deliveries"
+      ", enqueued_at = least(j.enqueued_at, excluded.enqueued_at)"
+      ", received_at = greatest(j.received_at, excluded.received_at)"
+      ", started_at = greatest(j.started_at, excluded.started_at)"
+      ", updated_at = now()";
   return "insert into " + q +
          ".jobs as j (id, task, queue, priority, state, args, kwargs, result, error_type,"
          " error_message, error_stack, retries, max_retries, deliveries, worker, parent_id,"
@@ -201,9 +205,11 @@ DeliveryCounts apply_changes(pqxx::work& txn, const std::string& schema,
   DeliveryCounts counts;
   if (changes.empty()) return counts;
   std::map<JobId, Merged> merged;
-  for (const JobChange& change : changes) merge(merged[change.id], change);
+  for (const JobChange& change : changes)
+    merge(merged[change.id], change);
   nlohmann::json rows = nlohmann::json::array();
-  for (const auto& [id, m] : merged) rows.push_back(to_row(m));
+  for (const auto& [id, m] : merged)
+    rows.push_back(to_row(m));
   // Replace, not throw: an error message from a task may hold invalid UTF-8.
   const pqxx::result written =
       txn.exec_params(upsert_sql(txn.quote_name(schema)),

@@ -38,9 +38,8 @@ class StoreWriter::Impl {
  public:
   Impl(uv_loop_t* loop, StoreWriterOptions options) : options_(std::move(options)) {
     async_ = new uv_async_t;
-    uv_async_init(loop, async_, [](uv_async_t* handle) {
-      static_cast<Impl*>(handle->data)->run_events();
-    });
+    uv_async_init(loop, async_,
+                  [](uv_async_t* handle) { static_cast<Impl*>(handle->data)->run_events(); });
     async_->data = this;
   }
 
@@ -78,7 +77,9 @@ class StoreWriter::Impl {
       notify = queue_.size() == 1 || queue_.size() == options_.max_batch;
       if (!pressure_ && stats_.pending >= options_.max_pending) {
         pressure_ = true;
-        post_locked([this] { if (on_pressure_) on_pressure_(true); });
+        post_locked([this] {
+          if (on_pressure_) on_pressure_(true);
+        });
       }
     }
     if (notify) wake_.notify_one();
@@ -90,7 +91,9 @@ class StoreWriter::Impl {
     std::lock_guard lock(mutex_);
     if (closing_ || !thread_.joinable()) {
       closing_ = true;
-      post_locked([done = std::move(done)] { if (done) done(0); });
+      post_locked([done = std::move(done)] {
+        if (done) done(0);
+      });
       return;
     }
     closing_ = true;
@@ -113,7 +116,8 @@ class StoreWriter::Impl {
       std::lock_guard lock(mutex_);
       events.swap(events_);
     }
-    for (auto& event : events) event();
+    for (auto& event : events)
+      event();
   }
 
   // Caller holds mutex_.
@@ -127,7 +131,8 @@ class StoreWriter::Impl {
   void run_writer() {
     detail::BatchWriter writer(options_.database_url, options_.schema);
     std::vector<Item> batch;
-    while (next_batch(batch)) write_until_done(writer, batch);
+    while (next_batch(batch))
+      write_until_done(writer, batch);
     finish();
   }
 
@@ -155,7 +160,8 @@ class StoreWriter::Impl {
   void write_until_done(detail::BatchWriter& writer, std::vector<Item>& batch) {
     std::vector<JobChange> changes;
     changes.reserve(batch.size());
-    for (const Item& item : batch) changes.push_back(item.change);
+    for (const Item& item : batch)
+      changes.push_back(item.change);
     auto delay = options_.reconnect_min;
     for (;;) {
       if (!writer.connected() && past_close_deadline()) {
@@ -221,9 +227,9 @@ class StoreWriter::Impl {
       if (!committed)
         spdlog::error("store: job {} change refused: {}", batch[i].change.id.str(), reason);
       const auto count = written.deliveries.find(batch[i].change.id);
-      post_done_locked(std::move(batch[i].done),
-                       WriteOutcome{committed, reason,
-                                    count == written.deliveries.end() ? 0 : count->second});
+      post_done_locked(
+          std::move(batch[i].done),
+          WriteOutcome{committed, reason, count == written.deliveries.end() ? 0 : count->second});
     }
     release_locked(batch.size());
   }
@@ -247,7 +253,9 @@ class StoreWriter::Impl {
     stats_.pending -= n;
     if (pressure_ && stats_.pending <= options_.max_pending / 2) {
       pressure_ = false;
-      post_locked([this] { if (on_pressure_) on_pressure_(false); });
+      post_locked([this] {
+        if (on_pressure_) on_pressure_(false);
+      });
     }
   }
 
@@ -262,11 +270,11 @@ class StoreWriter::Impl {
   }
 
   const StoreWriterOptions options_;
-  uv_async_t* async_ = nullptr; // loop thread; deleted in its close callback
-  std::function<void(bool)> on_pressure_;          // loop thread
-  std::function<void(std::size_t)> on_closed_;     // set under mutex_, run on the loop
+  uv_async_t* async_ = nullptr;                // loop thread; deleted in its close callback
+  std::function<void(bool)> on_pressure_;      // loop thread
+  std::function<void(std::size_t)> on_closed_; // set under mutex_, run on the loop
   std::thread thread_;
-  std::mt19937_64 rng_{std::random_device{}()};    // writer thread
+  std::mt19937_64 rng_{std::random_device{}()}; // writer thread
 
   mutable std::mutex mutex_; // guards everything below
   std::condition_variable wake_;
@@ -282,7 +290,9 @@ class StoreWriter::Impl {
 StoreWriter::StoreWriter(uv_loop_t* loop, StoreWriterOptions options)
     : impl_(std::make_unique<Impl>(loop, std::move(options))) {}
 StoreWriter::~StoreWriter() = default;
-void StoreWriter::start() { impl_->start(); }
+void StoreWriter::start() {
+  impl_->start();
+}
 void StoreWriter::submit(JobChange change, WriteCallback done) {
   impl_->submit(std::move(change), std::move(done));
 }
@@ -292,6 +302,8 @@ void StoreWriter::on_pressure(std::function<void(bool)> pressure) {
 void StoreWriter::close(std::chrono::milliseconds grace, std::function<void(std::size_t)> done) {
   impl_->close(grace, std::move(done));
 }
-StoreWriterStats StoreWriter::stats() const { return impl_->stats(); }
+StoreWriterStats StoreWriter::stats() const {
+  return impl_->stats();
+}
 
 } // namespace celeriac::store

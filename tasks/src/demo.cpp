@@ -12,8 +12,10 @@ namespace {
 // Argument INDEX, or kwarg NAME, as a number; InvalidInput naming it otherwise.
 double number_arg(const TaskContext& ctx, std::size_t index, const char* name) {
   const nlohmann::json* value = nullptr;
-  if (ctx.args().is_array() && ctx.args().size() > index) value = &ctx.args()[index];
-  else if (ctx.kwargs().is_object() && ctx.kwargs().contains(name)) value = &ctx.kwargs()[name];
+  if (ctx.args().is_array() && ctx.args().size() > index)
+    value = &ctx.args()[index];
+  else if (ctx.kwargs().is_object() && ctx.kwargs().contains(name))
+    value = &ctx.kwargs()[name];
   if (value == nullptr) throw InvalidInput(name, "missing");
   if (!value->is_number()) throw InvalidInput(name, "must be a number, got " + value->dump());
   return value->get<double>();
@@ -29,7 +31,8 @@ nlohmann::json add(TaskContext& ctx) {
   const nlohmann::json& args = ctx.args();
   const nlohmann::json& a = args.size() > 0 ? args[0] : ctx.kwargs().value("a", nlohmann::json());
   const nlohmann::json& b = args.size() > 1 ? args[1] : ctx.kwargs().value("b", nlohmann::json());
-  if (a.is_number_integer() && b.is_number_integer()) return a.get<std::int64_t>() + b.get<std::int64_t>();
+  if (a.is_number_integer() && b.is_number_integer())
+    return a.get<std::int64_t>() + b.get<std::int64_t>();
   return number_arg(ctx, 0, "a") + number_arg(ctx, 1, "b");
 }
 
@@ -60,7 +63,8 @@ nlohmann::json spin(TaskContext& ctx) {
   const auto until = deadline_after(number_arg(ctx, 0, "seconds"));
   volatile std::uint64_t sink = 0;
   while (std::chrono::steady_clock::now() < until) {
-    for (int i = 0; i < 10'000; ++i) sink = sink + static_cast<std::uint64_t>(i);
+    for (int i = 0; i < 10'000; ++i)
+      sink = sink + static_cast<std::uint64_t>(i);
   }
   return nullptr;
 }

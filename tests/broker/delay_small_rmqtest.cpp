@@ -27,7 +27,8 @@ TEST_CASE("short delays, several in flight at once, all arrive") {
                                 ++confirmed;
                               });
   }
-  test::run_until(&f.loop, [&] { return arrived.size() == 40; }, 15s);
+  test::run_until(
+      &f.loop, [&] { return arrived.size() == 40; }, 15s);
   CHECK(confirmed == 40);
   std::string missing;
   for (int i = 0; i < 40; ++i)

@@ -167,7 +167,8 @@ TEST_CASE("inspect workers lists the workers table") {
   }
   r = run_celeriac({"inspect", "workers"}, db.env);
   REQUIRE(r.code == 0);
-  CHECK(r.out.starts_with("HOSTNAME   PID  QUEUES        CONCURRENCY  PROCESSED  FAILED  UP  LAST SEEN\n"));
+  CHECK(r.out.starts_with(
+      "HOSTNAME   PID  QUEUES        CONCURRENCY  PROCESSED  FAILED  UP  LAST SEEN\n"));
   CHECK(r.out.find("\nhost-b    4242  high,default            8        120       3  1h") !=
         std::string::npos);
   r = run_celeriac({"inspect", "workers", "--json"}, db.env);

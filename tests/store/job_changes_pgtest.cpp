@@ -26,7 +26,8 @@ std::mt19937_64 rng{std::random_device{}()};
 
 Job test_job(const std::string& task = "reports.build") {
   JobId::Bytes bytes;
-  for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
+  for (auto& b : bytes)
+    b = static_cast<std::uint8_t>(rng());
   Job job;
   job.id = JobId::v4(bytes);
   job.task = task;
@@ -37,7 +38,9 @@ Job test_job(const std::string& task = "reports.build") {
   return job;
 }
 
-Timestamp at(int seconds) { return Timestamp{} + std::chrono::seconds(1'700'000'000 + seconds); }
+Timestamp at(int seconds) {
+  return Timestamp{} + std::chrono::seconds(1'700'000'000 + seconds);
+}
 
 JobChange change(const Job& job, JobState state, int seconds, int retries = 0) {
   JobChange c = celeriac::store::job_change(job.id, state, at(seconds), retries);
@@ -71,7 +74,8 @@ Row row(ScratchSchema& s, const JobId& id) {
   const auto r = tx.exec_params1(
       "select state, retries, deliveries, result::text, error_type, task, worker,"
       " enqueued_at is not null, received_at is not null, started_at is not null,"
-      " finished_at is not null from " + s.table("jobs") + " where id = $1",
+      " finished_at is not null from " +
+          s.table("jobs") + " where id = $1",
       id.str());
   Row out;
   out.state = r[0].as<std::string>();

@@ -11,7 +11,9 @@
 
 namespace celeriac::test {
 
-inline std::string database_url() { return required_env("CELERIAC_DATABASE_URL"); }
+inline std::string database_url() {
+  return required_env("CELERIAC_DATABASE_URL");
+}
 
 struct ScratchSchema {
   std::string name;
@@ -34,10 +36,13 @@ struct ScratchSchema {
     }
   }
 
-  std::string table(const std::string& table_name) { return conn.quote_name(name) + "." + table_name; }
+  std::string table(const std::string& table_name) {
+    return conn.quote_name(name) + "." + table_name;
+  }
 
   // The first column of the first row of QUERY, as T.
-  template <typename T> T scalar(const std::string& query) {
+  template <typename T>
+  T scalar(const std::string& query) {
     pqxx::work tx{conn};
     return tx.exec1(query)[0].as<T>();
   }

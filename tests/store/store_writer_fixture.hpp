@@ -16,7 +16,8 @@ namespace celeriac::test {
 
 inline Job store_test_job(std::mt19937_64& rng, int n) {
   JobId::Bytes bytes;
-  for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
+  for (auto& b : bytes)
+    b = static_cast<std::uint8_t>(rng());
   Job job;
   job.id = JobId::v4(bytes);
   job.task = "sprint.workqueue";
@@ -57,7 +58,8 @@ struct StoreWriterFixture {
   std::size_t close(std::chrono::milliseconds grace) {
     std::optional<std::size_t> left;
     writer->close(grace, [&](std::size_t n) { left = n; });
-    REQUIRE(run_until(&loop, [&] { return left.has_value(); }, grace + std::chrono::seconds(30)));
+    REQUIRE(run_until(
+        &loop, [&] { return left.has_value(); }, grace + std::chrono::seconds(30)));
     return *left;
   }
 

@@ -26,9 +26,8 @@ TEST_CASE("every change completes once, after its batch committed") {
     const Job job = test::store_test_job(rng, i);
     ids.push_back(job.id);
     for (auto& change : test::received_and_done(job, i)) {
-      f.writer->submit(std::move(change), [&](const store::WriteOutcome& o) {
-        (o.committed ? committed : failed)++;
-      });
+      f.writer->submit(std::move(change),
+                       [&](const store::WriteOutcome& o) { (o.committed ? committed : failed)++; });
     }
   }
   // A completion for one sampled job: its row must already be there.
@@ -38,7 +37,8 @@ TEST_CASE("every change completes once, after its batch committed") {
     ++committed;
     visible_at_completion = f.count("id = '" + ids[17].str() + "' and state = 'SUCCESS'") == 1;
   });
-  REQUIRE(test::run_until(&f.loop, [&] { return committed + failed == 2 * kJobs + 1; }, 60s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return committed + failed == 2 * kJobs + 1; }, 60s));
   CHECK(failed == 0);
   CHECK(visible_at_completion);
   CHECK(f.count("state = 'SUCCESS' and result is not null and task is not null") == kJobs);
@@ -61,11 +61,14 @@ TEST_CASE("a change the database refuses fails alone; its batch-mates commit") {
     if (i == 13) job.args = {std::string("nul \0 inside", 12)}; // jsonb refuses \u0000
     f.writer->submit(store::received_change(job, Timestamp{}, "w:1"),
                      [&](const store::WriteOutcome& o) {
-                       if (o.committed) ++committed;
-                       else errors.push_back(o.error);
+                       if (o.committed)
+                         ++committed;
+                       else
+                         errors.push_back(o.error);
                      });
   }
-  REQUIRE(test::run_until(&f.loop, [&] { return committed + errors.size() == 40; }, 30s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return committed + errors.size() == 40; }, 30s));
   CHECK(committed == 39);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].find("\\u0000") != std::string::npos);
@@ -89,7 +92,8 @@ TEST_CASE("close writes what is pending; a change submitted after close fails as
   std::optional<store::WriteOutcome> late;
   f.writer->submit(store::received_change(test::store_test_job(rng, 0), Timestamp{}, "w:1"),
                    [&](const store::WriteOutcome& o) { late = o; });
-  REQUIRE(test::run_until(&f.loop, [&] { return late.has_value(); }, 5s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return late.has_value(); }, 5s));
   CHECK_FALSE(late->committed);
   CHECK(late->error.find("closed") != std::string::npos);
 }
@@ -108,7 +112,8 @@ TEST_CASE("while the database is unreachable, changes are kept, pressure rises, 
     f.writer->submit(store::received_change(test::store_test_job(rng, i), Timestamp{}, "w:1"),
                      [&](const store::WriteOutcome& o) { outcomes.push_back(o); });
   }
-  REQUIRE(test::run_until(&f.loop, [&] { return !pressure.empty(); }, 5s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return !pressure.empty(); }, 5s));
   CHECK(pressure == std::vector<bool>{true});
   CHECK(test::eventually([&] { return !f.writer->stats().last_error.empty(); }, 5s));
   const auto stats = f.writer->stats();
@@ -117,7 +122,8 @@ TEST_CASE("while the database is unreachable, changes are kept, pressure rises, 
   CHECK(outcomes.empty()); // nothing completes while the database is away
   CHECK(stats.last_error.find("secret") == std::string::npos);
   CHECK(f.close(100ms) == 60);
-  REQUIRE(test::run_until(&f.loop, [&] { return outcomes.size() == 60; }, 5s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return outcomes.size() == 60; }, 5s));
   CHECK(std::none_of(outcomes.begin(), outcomes.end(),
                      [](const store::WriteOutcome& o) { return o.committed; }));
   CHECK(pressure == std::vector<bool>{true, false});

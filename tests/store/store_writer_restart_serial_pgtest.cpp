@@ -60,24 +60,24 @@ TEST_CASE("a database restart in the middle of 50,000 changes loses none of them
   uv_timer_start(
       &producer, [](uv_timer_t* t) { (*static_cast<std::function<void()>*>(t->data))(); }, 5, 5);
 
-  REQUIRE(test::run_until(&f.loop, [&] { return committed >= 5'000; }, 60s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return committed >= 5'000; }, 60s));
   std::atomic<bool> restarted = false;
   std::thread restart([&] {
     CHECK(services("down postgres") == 0);
     CHECK(services("up postgres") == 0);
     restarted = true;
   });
-  const bool all =
-      test::run_until(&f.loop, [&] { return committed + failed == 2 * kJobs && restarted; }, 180s);
+  const bool all = test::run_until(
+      &f.loop, [&] { return committed + failed == 2 * kJobs && restarted; }, 180s);
   restart.join();
   uv_close(reinterpret_cast<uv_handle_t*>(&producer), nullptr);
   REQUIRE(all);
   CHECK(failed == 0);
   CHECK(committed == 2 * kJobs);
   const auto stats = f.writer->stats();
-  MESSAGE("reconnects " << stats.reconnects << ", batches " << stats.batches
-                        << ", most pending " << max_pending << ", pressure seen "
-                        << saw_pressure);
+  MESSAGE("reconnects " << stats.reconnects << ", batches " << stats.batches << ", most pending "
+                        << max_pending << ", pressure seen " << saw_pressure);
   CHECK(stats.reconnects >= 1);
   CHECK(max_pending <= options.max_pending + 400); // bounded: the producer was held back
   // A fresh connection: the fixture's own one died with the restart.

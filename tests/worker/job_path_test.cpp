@@ -31,8 +31,10 @@ struct TestRecorder : StateRecorder {
     const int deliveries = received[change.id];
     changes.push_back(std::move(change));
     if (!done) return;
-    if (instant) done(store::WriteOutcome{!fail, fail ? "refused" : "", deliveries});
-    else waiting.push_back([done, deliveries] { done(store::WriteOutcome{true, "", deliveries}); });
+    if (instant)
+      done(store::WriteOutcome{!fail, fail ? "refused" : "", deliveries});
+    else
+      waiting.push_back([done, deliveries] { done(store::WriteOutcome{true, "", deliveries}); });
   }
   void commit_all() {
     while (!waiting.empty()) {
@@ -43,7 +45,8 @@ struct TestRecorder : StateRecorder {
   }
   std::vector<JobState> states() const {
     std::vector<JobState> out;
-    for (const auto& c : changes) out.push_back(c.state);
+    for (const auto& c : changes)
+      out.push_back(c.state);
     return out;
   }
 };
@@ -85,9 +88,12 @@ struct PathFixture {
     flaky.retry.max_retries = 2;
     flaky.retry.backoff = FixedBackoff{10s};
     flaky.retry.jitter = Jitter::None;
-    registry.add("test.flaky", [](TaskContext&) -> nlohmann::json {
-      throw TaskFailure(ErrorKind::Network, "jira unreachable");
-    }, flaky);
+    registry.add(
+        "test.flaky",
+        [](TaskContext&) -> nlohmann::json {
+          throw TaskFailure(ErrorKind::Network, "jira unreachable");
+        },
+        flaky);
     JobPathOptions options;
     options.worker_name = "test-host:1";
     options.clock = [this] { return broker.now(); };
@@ -123,7 +129,8 @@ struct PathFixture {
   }
   // Runs broker and runner until neither has anything left.
   void settle() {
-    do broker.run();
+    do
+      broker.run();
     while (!runner.pending.empty() && (runner.run_pending(), true));
     broker.run();
   }
@@ -168,7 +175,7 @@ TEST_CASE("a record the store refuses sends the job back instead of acking it") 
   f.broker.run();
   f.runner.run_pending(); // first attempt: its SUCCESS record fails
   f.recorder.fail = false;
-  f.settle();             // redelivered, runs again, recorded
+  f.settle(); // redelivered, runs again, recorded
   CHECK(f.path->counters().requeued == 1);
   CHECK(f.path->counters().succeeded == 2);
   CHECK(f.broker.unacked("default") == 0);
@@ -221,7 +228,7 @@ TEST_CASE("an undecodable message is dead-lettered with the codec's reason") {
   REQUIRE(f.dead.size() == 1);
   CHECK(f.dead_reason(0).find("undecodable message") == 0);
   CHECK(f.dead[0].raw.body == "{not json"); // the raw bytes, kept
-  REQUIRE(f.recorder.changes.size() == 1); // its id was readable
+  REQUIRE(f.recorder.changes.size() == 1);  // its id was readable
   CHECK(f.recorder.changes[0].error->type == "DecodeError");
   CHECK(f.broker.unacked("default") == 0);
 }

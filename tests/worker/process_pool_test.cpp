@@ -6,8 +6,8 @@
 #include <doctest/doctest.h>
 
 #include "../broker/loop_runner.hpp"
-#include "numbered_job.hpp"
 #include "celeriac/tasks/demo.hpp"
+#include "numbered_job.hpp"
 
 using namespace celeriac;
 using namespace celeriac::worker;
@@ -41,7 +41,8 @@ struct ProcessPoolFixture {
   TaskOutcome run_one(const Job& one, std::chrono::milliseconds timeout = 20s) {
     std::optional<TaskOutcome> outcome;
     pool->run(one, *registry.find(one.task), [&](TaskOutcome o) { outcome = std::move(o); });
-    REQUIRE(test::run_until(&loop, [&] { return outcome.has_value(); }, timeout));
+    REQUIRE(test::run_until(
+        &loop, [&] { return outcome.has_value(); }, timeout));
     return *outcome;
   }
 };
@@ -55,9 +56,11 @@ TEST_CASE("jobs run in the children and their outcomes come back") {
     f.pool->run(f.job("demo.add", {i, 10}), *f.registry.find("demo.add"),
                 [&](TaskOutcome o) { outcomes.push_back(std::move(o)); });
   }
-  REQUIRE(test::run_until(&f.loop, [&] { return outcomes.size() == 6; }, 20s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return outcomes.size() == 6; }, 20s));
   int sum = 0;
-  for (const auto& o : outcomes) sum += std::get<Succeeded>(o).result.get<int>();
+  for (const auto& o : outcomes)
+    sum += std::get<Succeeded>(o).result.get<int>();
   CHECK(sum == 0 + 1 + 2 + 3 + 4 + 5 + 60);
   CHECK(f.pool->children_started() == 2);
   CHECK(f.pool->busy() == 0);
@@ -101,6 +104,8 @@ TEST_CASE("the hard limit kills a task that ignores cancellation and replaces it
 
 TEST_CASE("children are recycled after max_tasks_per_child jobs") {
   ProcessPoolFixture f(1, 2);
-  for (int i = 0; i < 5; ++i) CHECK(f.run_one(f.job("demo.add", {i, 0})) == TaskOutcome{Succeeded{i}});
-  CHECK(test::run_until(&f.loop, [&] { return f.pool->children_started() == 3; }, 5s));
+  for (int i = 0; i < 5; ++i)
+    CHECK(f.run_one(f.job("demo.add", {i, 0})) == TaskOutcome{Succeeded{i}});
+  CHECK(test::run_until(
+      &f.loop, [&] { return f.pool->children_started() == 3; }, 5s));
 }

@@ -55,10 +55,12 @@ TEST_CASE("the registry refuses bad names, a missing function and duplicates") {
 }
 
 TEST_CASE("each way out of a task becomes its outcome") {
-  CHECK(run([](TaskContext&) { return nlohmann::json{{"ok", 1}}; }) ==
-        TaskOutcome{Succeeded{{{"ok", 1}}}});
-  CHECK(run([](TaskContext&) -> nlohmann::json { throw Retry{5s, "429"}; }) ==
-        TaskOutcome{RetryRequested{5s, "429"}});
+  CHECK(run([](TaskContext&) {
+          return nlohmann::json{{"ok", 1}};
+        }) == TaskOutcome{Succeeded{{{"ok", 1}}}});
+  CHECK(run([](TaskContext&) -> nlohmann::json {
+          throw Retry{5s, "429"};
+        }) == TaskOutcome{RetryRequested{5s, "429"}});
   CHECK(run([](TaskContext&) -> nlohmann::json { throw Reject{"bad issue key"}; }) ==
         TaskOutcome{Rejected{"bad issue key"}});
   const auto transient = run([](TaskContext&) -> nlohmann::json {
@@ -107,8 +109,9 @@ TEST_CASE("plans: success, retry with the policy or the task's delay, and failur
   CHECK(ok.result == nlohmann::json(7));
   CHECK_FALSE(ok.dead_letter);
 
-  const OutcomePlan transient = plan_outcome(
-      job_with_retries(1), Failed{"TaskFailure", ErrorKind::Network, "down", {}, {}}, policy, kHalf);
+  const OutcomePlan transient =
+      plan_outcome(job_with_retries(1), Failed{"TaskFailure", ErrorKind::Network, "down", {}, {}},
+                   policy, kHalf);
   CHECK(transient.state == JobState::Retry);
   CHECK(transient.retry_delay == Duration(10s));
   CHECK(transient.error_message == "down");
@@ -118,8 +121,9 @@ TEST_CASE("plans: success, retry with the policy or the task's delay, and failur
   CHECK(hinted.state == JobState::Retry);
   CHECK(hinted.retry_delay == Duration(42s));
 
-  const OutcomePlan exhausted = plan_outcome(
-      job_with_retries(3), Failed{"TaskFailure", ErrorKind::Network, "down", {}, {}}, policy, kHalf);
+  const OutcomePlan exhausted =
+      plan_outcome(job_with_retries(3), Failed{"TaskFailure", ErrorKind::Network, "down", {}, {}},
+                   policy, kHalf);
   CHECK(exhausted.state == JobState::Failure);
   CHECK(exhausted.dead_letter);
   CHECK(exhausted.error_message.find("down") == 0);

@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "../broker/loop_runner.hpp"
-#include "numbered_job.hpp"
 #include "celeriac/tasks/demo.hpp"
+#include "numbered_job.hpp"
 
 using namespace celeriac;
 using namespace celeriac::worker;
@@ -47,11 +47,15 @@ TEST_CASE("jobs run on the pool's threads and their outcomes come back on the lo
     f.pool->run(f.job("demo.add", {i, 1}), *f.registry.find("demo.add"),
                 [&](TaskOutcome o) { outcomes.push_back(std::move(o)); });
   }
-  REQUIRE(test::run_until(&f.loop, [&] {
-    most_busy = std::max(most_busy, f.pool->busy());
-    return outcomes.size() == 8;
-  }, 10s));
-  for (const auto& o : outcomes) CHECK(std::holds_alternative<Succeeded>(o));
+  REQUIRE(test::run_until(
+      &f.loop,
+      [&] {
+        most_busy = std::max(most_busy, f.pool->busy());
+        return outcomes.size() == 8;
+      },
+      10s));
+  for (const auto& o : outcomes)
+    CHECK(std::holds_alternative<Succeeded>(o));
   CHECK(most_busy <= 4);
   CHECK(f.pool->busy() == 0);
 }
@@ -62,9 +66,11 @@ TEST_CASE("the soft limit cancels a cooperative task within 100 ms") {
   std::atomic<std::int64_t> noticed_ms{-1};
   registry.add("t.watch", [&](TaskContext& ctx) -> nlohmann::json {
     const auto start = std::chrono::steady_clock::now();
-    while (!ctx.cancelled()) std::this_thread::sleep_for(1ms);
+    while (!ctx.cancelled())
+      std::this_thread::sleep_for(1ms);
     noticed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - start).count();
+                     std::chrono::steady_clock::now() - start)
+                     .count();
     ctx.checkpoint();
     return nullptr;
   });
@@ -72,7 +78,8 @@ TEST_CASE("the soft limit cancels a cooperative task within 100 ms") {
   job.soft_time_limit = 300ms;
   std::optional<TaskOutcome> outcome;
   f.pool->run(job, *registry.find("t.watch"), [&](TaskOutcome o) { outcome = std::move(o); });
-  REQUIRE(test::run_until(&f.loop, [&] { return outcome.has_value(); }, 10s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return outcome.has_value(); }, 10s));
   CHECK(std::get<Failed>(*outcome).type == "SoftTimeLimitExceeded");
   MESSAGE("cancel noticed after " << noticed_ms.load() << " ms (limit 300 ms)");
   CHECK(noticed_ms.load() >= 290); // the limit counts from when the pool saw the job start
@@ -87,7 +94,8 @@ TEST_CASE("the hard limit fails a task that ignores cancellation and replaces it
   spin.hard_time_limit = 200ms;
   std::optional<TaskOutcome> spun;
   f.pool->run(spin, *f.registry.find("demo.spin"), [&](TaskOutcome o) { spun = std::move(o); });
-  REQUIRE(test::run_until(&f.loop, [&] { return spun.has_value(); }, 10s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return spun.has_value(); }, 10s));
   const auto failed = std::get<Failed>(*spun);
   CHECK(failed.type == "TimeLimitExceeded");
   CHECK(failed.kind == ErrorKind::Timeout);
@@ -99,7 +107,9 @@ TEST_CASE("the hard limit fails a task that ignores cancellation and replaces it
     f.pool->run(f.job("demo.sleep", {0.05}), *f.registry.find("demo.sleep"),
                 [&](TaskOutcome o) { added += std::holds_alternative<Succeeded>(o); });
   }
-  REQUIRE(test::run_until(&f.loop, [&] { return added == 2; }, 10s));
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return added == 2; }, 10s));
   // The abandoned thread ends on its own; its late outcome is dropped.
-  CHECK(test::run_until(&f.loop, [&] { return f.pool->stuck() == 0; }, 10s));
+  CHECK(test::run_until(
+      &f.loop, [&] { return f.pool->stuck() == 0; }, 10s));
 }

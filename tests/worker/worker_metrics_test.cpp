@@ -14,12 +14,14 @@ using namespace celeriac::worker;
 namespace {
 
 // name{labels} value: the sample line of the text format, labels optional.
-const std::regex kSample(R"re(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? [-+0-9.eEInfa]+$)re");
+const std::regex kSample(
+    R"re(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? [-+0-9.eEInfa]+$)re");
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
   return out;
 }
 
@@ -48,11 +50,20 @@ TEST_CASE("the metrics text parses line by line and histograms add up") {
   }
   CHECK(has_line(text, R"(celeriac_tasks_total{task="demo.add",state="SUCCESS"} 3)"));
   CHECK(has_line(text, R"(celeriac_tasks_total{task="odd\"name\\",state="FAILURE"} 1)"));
-  CHECK(has_line(text, R"(celeriac_task_duration_seconds_bucket{task="demo.add",state="SUCCESS",le="0.005"} 1)"));
-  CHECK(has_line(text, R"(celeriac_task_duration_seconds_bucket{task="demo.add",state="SUCCESS",le="0.25"} 2)"));
-  CHECK(has_line(text, R"(celeriac_task_duration_seconds_bucket{task="demo.add",state="SUCCESS",le="300"} 2)"));
-  CHECK(has_line(text, R"(celeriac_task_duration_seconds_bucket{task="demo.add",state="SUCCESS",le="+Inf"} 3)"));
-  CHECK(has_line(text, R"(celeriac_task_duration_seconds_count{task="demo.add",state="SUCCESS"} 3)"));
+  CHECK(has_line(
+      text,
+      R"(celeriac_task_duration_seconds_bucket{task="demo.add",state="SUCCESS",le="0.005"} 1)"));
+  CHECK(has_line(
+      text,
+      R"(celeriac_task_duration_seconds_bucket{task="demo.add",state="SUCCESS",le="0.25"} 2)"));
+  CHECK(has_line(
+      text,
+      R"(celeriac_task_duration_seconds_bucket{task="demo.add",state="SUCCESS",le="300"} 2)"));
+  CHECK(has_line(
+      text,
+      R"(celeriac_task_duration_seconds_bucket{task="demo.add",state="SUCCESS",le="+Inf"} 3)"));
+  CHECK(
+      has_line(text, R"(celeriac_task_duration_seconds_count{task="demo.add",state="SUCCESS"} 3)"));
   CHECK(has_line(text, "celeriac_worker_inflight 3"));
   CHECK(has_line(text, "celeriac_pool_busy_ratio 0.75"));
   CHECK(has_line(text, "celeriac_store_pending 12"));

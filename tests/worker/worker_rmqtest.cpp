@@ -42,8 +42,7 @@ struct WorkerSetup {
     });
   }
 
-  worker::WorkerOptions options(std::size_t concurrency,
-                                PoolKind pool = PoolKind::Thread) const {
+  worker::WorkerOptions options(std::size_t concurrency, PoolKind pool = PoolKind::Thread) const {
     worker::WorkerOptions o;
     o.pool = pool;
     o.child_executable = CELERIAC_POOL_CHILD; // demo tasks only
@@ -101,17 +100,20 @@ TEST_CASE("a mixed load ends with one terminal record per job") {
   WorkerSetup s;
   constexpr int kAdds = 2'000, kFlaky = 20, kUnknown = 5;
   std::vector<Job> jobs;
-  for (int i = 0; i < kAdds; ++i) jobs.push_back(s.job("demo.add", {i, 1}, i));
-  for (int i = 0; i < kFlaky; ++i) jobs.push_back(s.job("test.flaky_once", nlohmann::json::array(), kAdds + i));
-  for (int i = 0; i < kUnknown; ++i) jobs.push_back(s.job("no.such.task", nlohmann::json::array(), kAdds + kFlaky + i));
+  for (int i = 0; i < kAdds; ++i)
+    jobs.push_back(s.job("demo.add", {i, 1}, i));
+  for (int i = 0; i < kFlaky; ++i)
+    jobs.push_back(s.job("test.flaky_once", nlohmann::json::array(), kAdds + i));
+  for (int i = 0; i < kUnknown; ++i)
+    jobs.push_back(s.job("no.such.task", nlohmann::json::array(), kAdds + kFlaky + i));
   worker::WorkerOptions options = s.options(4);
   options.http = "127.0.0.1:0";
   RunningWorker w(options, s.registry);
   s.publisher.publish_all(jobs);
 
   REQUIRE(test::eventually(
-      [&] { return s.count("state in ('SUCCESS', 'FAILURE')") == kAdds + kFlaky + kUnknown; },
-      120s, 100ms));
+      [&] { return s.count("state in ('SUCCESS', 'FAILURE')") == kAdds + kFlaky + kUnknown; }, 120s,
+      100ms));
   // What an autoscaler and a probe see.
   REQUIRE(w.worker.http_port() > 0);
   httplib::Client http("127.0.0.1", w.worker.http_port());
@@ -145,14 +147,16 @@ TEST_CASE("a mixed load ends with one terminal record per job") {
     s.publisher.broker->ack(d);
     ++dead;
   });
-  CHECK(test::run_until(&s.publisher.loop, [&] { return dead == kUnknown; }, 30s));
+  CHECK(test::run_until(
+      &s.publisher.loop, [&] { return dead == kUnknown; }, 30s));
 }
 
 TEST_CASE("a warm shutdown in the middle of the load loses nothing") {
   WorkerSetup s;
   constexpr int kJobs = 300;
   std::vector<Job> jobs;
-  for (int i = 0; i < kJobs; ++i) jobs.push_back(s.job("demo.sleep", {0.02}, i));
+  for (int i = 0; i < kJobs; ++i)
+    jobs.push_back(s.job("demo.sleep", {0.02}, i));
   s.publisher.publish_all(jobs);
   {
     RunningWorker first(s.options(4), s.registry);
@@ -173,7 +177,8 @@ TEST_CASE("with the process pool, a job that crashes its child fails alone; the 
   WorkerSetup s;
   constexpr int kAdds = 500;
   std::vector<Job> jobs;
-  for (int i = 0; i < kAdds; ++i) jobs.push_back(s.job("demo.add", {i, 2}, i));
+  for (int i = 0; i < kAdds; ++i)
+    jobs.push_back(s.job("demo.add", {i, 2}, i));
   Job crash = s.job("demo.crash", nlohmann::json::array(), kAdds);
   jobs.push_back(crash);
   if (std::getenv("CELERIAC_TEST_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);

@@ -72,7 +72,10 @@ class JobPath::Settlement {
 
 JobPath::JobPath(broker::JobBroker& broker, StateRecorder& recorder, TaskRunner& runner,
                  const TaskRegistry& registry, JobPathOptions options)
-    : broker_(broker), recorder_(recorder), runner_(runner), registry_(registry),
+    : broker_(broker),
+      recorder_(recorder),
+      runner_(runner),
+      registry_(registry),
       options_(std::move(options)) {}
 
 void JobPath::handle(broker::Delivery&& delivery) {
@@ -96,7 +99,8 @@ void JobPath::handle(broker::Delivery&& delivery) {
                           "expired at " + format_iso8601(*job.expires));
   if (revoked_.contains(job.id)) return settle_revoked(std::move(delivery), "Revoked", "revoked");
   if (job.eta && *job.eta > now) {
-    spdlog::debug("worker: job {} is due at {}; holding it", job.id.str(), format_iso8601(*job.eta));
+    spdlog::debug("worker: job {} is due at {}; holding it", job.id.str(),
+                  format_iso8601(*job.eta));
     return send_back_for_eta(std::move(delivery), *job.eta - now);
   }
   if (job.retries > 0 || delivery.redelivered) {
@@ -213,7 +217,8 @@ void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefin
     Job next = job;
     next.retries += 1;
     next.eta = options_.clock() + *plan.retry_delay;
-    broker_.publish_delayed(next, std::chrono::duration_cast<std::chrono::seconds>(*plan.retry_delay),
+    broker_.publish_delayed(next,
+                            std::chrono::duration_cast<std::chrono::seconds>(*plan.retry_delay),
                             settlement->on_publish(settlement));
   } else if (plan.dead_letter) {
     ++counters_.failed;

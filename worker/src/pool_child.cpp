@@ -65,7 +65,8 @@ int run_pool_child(const TaskRegistry& registry, int in_fd, int out_fd) {
       while (auto frame = reader.next()) {
         const Job job = detail::job_from_frame(*frame);
         const TaskOutcome outcome = run_one(registry, job);
-        if (!write_all(out_fd, detail::encode_frame({{"id", job.id.str()}, {"outcome", to_json(outcome)}})))
+        if (!write_all(out_fd,
+                       detail::encode_frame({{"id", job.id.str()}, {"outcome", to_json(outcome)}})))
           return 1;
       }
     } catch (const std::exception& e) {

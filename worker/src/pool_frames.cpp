@@ -9,7 +9,8 @@ std::string encode_frame(const nlohmann::json& payload) {
   const auto n = static_cast<std::uint32_t>(text.size());
   std::string frame;
   frame.reserve(4 + text.size());
-  for (int shift = 24; shift >= 0; shift -= 8) frame.push_back(static_cast<char>((n >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    frame.push_back(static_cast<char>((n >> shift) & 0xff));
   frame += text;
   return frame;
 }
@@ -17,12 +18,13 @@ std::string encode_frame(const nlohmann::json& payload) {
 std::optional<nlohmann::json> FrameReader::next() {
   if (buffer_.size() < 4) return std::nullopt;
   std::uint32_t n = 0;
-  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(buffer_[i]);
+  for (int i = 0; i < 4; ++i)
+    n = (n << 8) | static_cast<unsigned char>(buffer_[i]);
   if (n > kMaxFrameBytes)
     throw DecodeError("frame", "length " + std::to_string(n) + " is over the limit");
   if (buffer_.size() < 4 + std::size_t{n}) return std::nullopt;
-  nlohmann::json payload = nlohmann::json::parse(buffer_.begin() + 4, buffer_.begin() + 4 + n,
-                                                 nullptr, false);
+  nlohmann::json payload =
+      nlohmann::json::parse(buffer_.begin() + 4, buffer_.begin() + 4 + n, nullptr, false);
   buffer_.erase(0, 4 + std::size_t{n});
   if (payload.is_discarded()) throw DecodeError("frame", "not JSON");
   return payload;

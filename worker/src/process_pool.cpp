@@ -77,10 +77,12 @@ class ProcessPool::Impl {
   }
 
   void start() {
-    for (std::size_t i = 0; i < options_.size; ++i) spawn();
+    for (std::size_t i = 0; i < options_.size; ++i)
+      spawn();
   }
 
-  void run(const Job& job, const TaskDefinition& definition, std::function<void(TaskOutcome)> done) {
+  void run(const Job& job, const TaskDefinition& definition,
+           std::function<void(TaskOutcome)> done) {
     auto work = std::make_shared<Work>();
     work->job = job;
     work->definition = &definition;
@@ -101,8 +103,8 @@ class ProcessPool::Impl {
   }
 
   std::size_t busy() const {
-    return static_cast<std::size_t>(
-        std::count_if(children_.begin(), children_.end(), [](Child* c) { return c->current != nullptr; }));
+    return static_cast<std::size_t>(std::count_if(children_.begin(), children_.end(),
+                                                  [](Child* c) { return c->current != nullptr; }));
   }
   std::size_t size() const { return options_.size; }
   std::uint64_t started() const { return started_; }
@@ -135,7 +137,8 @@ class ProcessPool::Impl {
     std::vector<std::string> argv_text = {options_.executable};
     argv_text.insert(argv_text.end(), options_.arguments.begin(), options_.arguments.end());
     std::vector<char*> argv;
-    for (auto& a : argv_text) argv.push_back(a.data());
+    for (auto& a : argv_text)
+      argv.push_back(a.data());
     argv.push_back(nullptr);
     uv_stdio_container_t stdio[5];
     stdio[0].flags = UV_IGNORE;
@@ -155,8 +158,9 @@ class ProcessPool::Impl {
     opts.exit_cb = [](uv_process_t* p, std::int64_t status, int signal) {
       auto* c = static_cast<Child*>(p->data);
       c->exited = true;
-      c->how_it_ended = signal != 0 ? fmt::format("killed by signal {} ({})", signal, strsignal(signal))
-                                    : fmt::format("exited with status {}", status);
+      c->how_it_ended = signal != 0
+                            ? fmt::format("killed by signal {} ({})", signal, strsignal(signal))
+                            : fmt::format("exited with status {}", status);
       if (Impl* self = of(c)) self->maybe_finalize(c);
     };
     const int rc = uv_spawn(loop_, &child->process, &opts);
@@ -164,20 +168,21 @@ class ProcessPool::Impl {
     if (rc != 0) {
       child->pool = nullptr;
       close_child(child);
-      throw InfrastructureError(fmt::format("cannot start pool child {}: {}", options_.executable,
-                                            uv_strerror(rc)));
+      throw InfrastructureError(
+          fmt::format("cannot start pool child {}: {}", options_.executable, uv_strerror(rc)));
     }
     ++started_;
     children_.push_back(child);
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&child->outcomes),
-                  [](uv_handle_t*, std::size_t, uv_buf_t* buf) {
-                    static char chunk[64 * 1024];
-                    *buf = uv_buf_init(chunk, sizeof chunk);
-                  },
-                  [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-                    auto* c = static_cast<Child*>(s->data);
-                    if (Impl* self = of(c)) self->on_read(c, n, buf);
-                  });
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&child->outcomes),
+        [](uv_handle_t*, std::size_t, uv_buf_t* buf) {
+          static char chunk[64 * 1024];
+          *buf = uv_buf_init(chunk, sizeof chunk);
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+          auto* c = static_cast<Child*>(s->data);
+          if (Impl* self = of(c)) self->on_read(c, n, buf);
+        });
     dispatch();
   }
 
@@ -189,7 +194,8 @@ class ProcessPool::Impl {
     }
     child->reader.append(std::string_view(buf->base, static_cast<std::size_t>(n)));
     try {
-      while (auto frame = child->reader.next()) on_outcome(child, outcome_from_json(frame->at("outcome")));
+      while (auto frame = child->reader.next())
+        on_outcome(child, outcome_from_json(frame->at("outcome")));
     } catch (const std::exception& e) {
       spdlog::error("worker: pool child {} sent a broken frame ({}); replacing it",
                     child->process.pid, e.what());
@@ -202,7 +208,8 @@ class ProcessPool::Impl {
     if (!work) return;
     ++child->jobs_done;
     complete(*work, std::move(outcome));
-    const bool too_many = options_.max_tasks_per_child > 0 && child->jobs_done >= options_.max_tasks_per_child;
+    const bool too_many =
+        options_.max_tasks_per_child > 0 && child->jobs_done >= options_.max_tasks_per_child;
     const bool too_big = options_.max_memory_per_child > 0 &&
                          rss_bytes(child->process.pid) > options_.max_memory_per_child;
     if (too_many || too_big) retire(child);
@@ -227,8 +234,8 @@ class ProcessPool::Impl {
       } else {
         const std::string why = "pool child " + child->how_it_ended;
         spdlog::error("worker: job {} ({}) lost: {}", work->job.id.str(), work->job.task, why);
-        complete(*work, Failed{work->terminated ? "Terminated" : "WorkerLost", ErrorKind::WorkerLost,
-                               why, std::nullopt, std::nullopt});
+        complete(*work, Failed{work->terminated ? "Terminated" : "WorkerLost",
+                               ErrorKind::WorkerLost, why, std::nullopt, std::nullopt});
       }
     } else if (!child->retiring) {
       spdlog::warn("worker: idle pool child {} {}", child->process.pid, child->how_it_ended);
@@ -276,8 +283,10 @@ class ProcessPool::Impl {
 
   void start_limits(Work& work) {
     const TaskDefaults& defaults = work.definition->defaults;
-    const auto soft = work.job.soft_time_limit ? work.job.soft_time_limit : defaults.soft_time_limit;
-    const auto hard = work.job.hard_time_limit ? work.job.hard_time_limit : defaults.hard_time_limit;
+    const auto soft =
+        work.job.soft_time_limit ? work.job.soft_time_limit : defaults.soft_time_limit;
+    const auto hard =
+        work.job.hard_time_limit ? work.job.hard_time_limit : defaults.hard_time_limit;
     if (soft) {
       work.soft = start_timer(loop_, &work, *soft, [](uv_timer_t* t) {
         auto* w = static_cast<Work*>(t->data);
@@ -319,16 +328,30 @@ class ProcessPool::Impl {
 
 ProcessPool::ProcessPool(uv_loop_t* loop, ProcessPoolOptions options)
     : impl_(std::make_unique<Impl>(loop, std::move(options))) {}
-ProcessPool::~ProcessPool() { impl_->close(); }
-void ProcessPool::start() { impl_->start(); }
+ProcessPool::~ProcessPool() {
+  impl_->close();
+}
+void ProcessPool::start() {
+  impl_->start();
+}
 void ProcessPool::run(const Job& job, const TaskDefinition& definition,
                       std::function<void(TaskOutcome)> done) {
   impl_->run(job, definition, std::move(done));
 }
-bool ProcessPool::terminate(const JobId& id) { return impl_->terminate(id); }
-std::size_t ProcessPool::size() const { return impl_->size(); }
-std::size_t ProcessPool::busy() const { return impl_->busy(); }
-std::uint64_t ProcessPool::children_started() const { return impl_->started(); }
-void ProcessPool::close() { impl_->close(); }
+bool ProcessPool::terminate(const JobId& id) {
+  return impl_->terminate(id);
+}
+std::size_t ProcessPool::size() const {
+  return impl_->size();
+}
+std::size_t ProcessPool::busy() const {
+  return impl_->busy();
+}
+std::uint64_t ProcessPool::children_started() const {
+  return impl_->started();
+}
+void ProcessPool::close() {
+  impl_->close();
+}
 
 } // namespace celeriac::worker

@@ -9,9 +9,11 @@
 
 namespace celeriac {
 
-TaskFailure::TaskFailure(ErrorKind kind, const std::string& message,
-                         std::optional<int> http_status, std::optional<Duration> retry_after)
-    : std::runtime_error(message), kind_(kind), http_status_(http_status),
+TaskFailure::TaskFailure(ErrorKind kind, const std::string& message, std::optional<int> http_status,
+                         std::optional<Duration> retry_after)
+    : std::runtime_error(message),
+      kind_(kind),
+      http_status_(http_status),
       retry_after_(retry_after) {}
 
 void TaskContext::checkpoint() const {
@@ -37,7 +39,8 @@ const TaskDefinition* TaskRegistry::find(const std::string& name) const {
 
 std::vector<std::string> TaskRegistry::names() const {
   std::vector<std::string> out;
-  for (const auto& [name, definition] : tasks_) out.push_back(name);
+  for (const auto& [name, definition] : tasks_)
+    out.push_back(name);
   return out;
 }
 

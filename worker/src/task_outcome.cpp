@@ -33,8 +33,11 @@ Failed current_failure() {
     return Failed{demangled(typeid(e)), ErrorKind::Unclassified, e.what(), {}, {}};
   } catch (...) {
     const std::type_info* type = abi::__cxa_current_exception_type();
-    return Failed{type ? demangled(*type) : "unknown", ErrorKind::Unclassified,
-                  "a task threw something that is not a std::exception", {}, {}};
+    return Failed{type ? demangled(*type) : "unknown",
+                  ErrorKind::Unclassified,
+                  "a task threw something that is not a std::exception",
+                  {},
+                  {}};
   }
 }
 
@@ -98,8 +101,10 @@ nlohmann::json to_json(const TaskOutcome& outcome) {
         } else if constexpr (std::is_same_v<T, Rejected>) {
           return {{"outcome", "reject"}, {"reason", o.reason}};
         } else {
-          return {{"outcome", "failure"},     {"type", o.type},
-                  {"kind", to_string(o.kind)}, {"message", o.message},
+          return {{"outcome", "failure"},
+                  {"type", o.type},
+                  {"kind", to_string(o.kind)},
+                  {"message", o.message},
                   {"http_status", o.http_status ? nlohmann::json(*o.http_status) : nullptr},
                   {"retry_after_ms", ms(o.retry_after)}};
         }
@@ -111,7 +116,8 @@ TaskOutcome outcome_from_json(const nlohmann::json& j) {
   try {
     const std::string kind = j.at("outcome").get<std::string>();
     if (kind == "success") return Succeeded{j.at("result")};
-    if (kind == "retry") return RetryRequested{from_ms(j, "after_ms"), j.at("reason").get<std::string>()};
+    if (kind == "retry")
+      return RetryRequested{from_ms(j, "after_ms"), j.at("reason").get<std::string>()};
     if (kind == "reject") return Rejected{j.at("reason").get<std::string>()};
     if (kind == "failure") {
       Failed f{j.at("type").get<std::string>(), ErrorKind::Unclassified,

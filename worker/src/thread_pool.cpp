@@ -28,10 +28,10 @@ struct Work {
   TaskContext context; // refers to job: a Work never moves (always a shared_ptr)
   const TaskDefinition* definition = nullptr;
   std::function<void(TaskOutcome)> done;
-  int runner = -1;         // the thread running it; under the mutex
-  bool abandoned = false;  // hard limit passed; under the mutex
-  bool started = false;    // a thread took it; loop thread
-  bool finished = false;   // its DONE ran; loop thread
+  int runner = -1;                     // the thread running it; under the mutex
+  bool abandoned = false;              // hard limit passed; under the mutex
+  bool started = false;                // a thread took it; loop thread
+  bool finished = false;               // its DONE ran; loop thread
   std::function<void()> on_hard_limit; // loop thread
   uv_timer_t* soft = nullptr;
   uv_timer_t* hard = nullptr;
@@ -50,10 +50,12 @@ class ThreadPool::Impl : public std::enable_shared_from_this<ThreadPool::Impl> {
 
   void start_threads() {
     std::lock_guard lock(mutex_);
-    for (std::size_t i = 0; i < size_; ++i) spawn_locked();
+    for (std::size_t i = 0; i < size_; ++i)
+      spawn_locked();
   }
 
-  void run(const Job& job, const TaskDefinition& definition, std::function<void(TaskOutcome)> done) {
+  void run(const Job& job, const TaskDefinition& definition,
+           std::function<void(TaskOutcome)> done) {
     auto work = std::make_shared<Work>(job);
     work->definition = &definition;
     work->done = std::move(done);
@@ -86,9 +88,11 @@ class ThreadPool::Impl : public std::enable_shared_from_this<ThreadPool::Impl> {
       closed_ = true;
       queue_.clear();
     }
-    for (auto& [id, work] : running_) work->context.cancel(); // cooperative tasks stop early
+    for (auto& [id, work] : running_)
+      work->context.cancel(); // cooperative tasks stop early
     wake_.notify_all();
-    for (auto& [number, thread] : threads_) thread.join(); // each ends after its current job
+    for (auto& [number, thread] : threads_)
+      thread.join(); // each ends after its current job
     threads_.clear();
     for (auto& [id, work] : running_) {
       close_timer(work->soft);
@@ -105,7 +109,8 @@ class ThreadPool::Impl : public std::enable_shared_from_this<ThreadPool::Impl> {
 
   void spawn_locked() {
     const int number = next_thread_++;
-    threads_.emplace(number, std::thread([self = shared_from_this(), number] { self->serve(number); }));
+    threads_.emplace(number,
+                     std::thread([self = shared_from_this(), number] { self->serve(number); }));
   }
 
   void serve(int number) {
@@ -144,8 +149,10 @@ class ThreadPool::Impl : public std::enable_shared_from_this<ThreadPool::Impl> {
       started.swap(started_);
       finished.swap(finished_);
     }
-    for (auto& work : started) start_limits(*work);
-    for (auto& [work, outcome] : finished) complete(*work, std::move(outcome));
+    for (auto& work : started)
+      start_limits(*work);
+    for (auto& [work, outcome] : finished)
+      complete(*work, std::move(outcome));
   }
 
   void start_limits(Work& work) {
@@ -153,18 +160,18 @@ class ThreadPool::Impl : public std::enable_shared_from_this<ThreadPool::Impl> {
     work.started = true;
     ++busy_;
     const TaskDefaults& defaults = work.definition->defaults;
-    const auto soft = work.job.soft_time_limit ? work.job.soft_time_limit : defaults.soft_time_limit;
-    const auto hard = work.job.hard_time_limit ? work.job.hard_time_limit : defaults.hard_time_limit;
+    const auto soft =
+        work.job.soft_time_limit ? work.job.soft_time_limit : defaults.soft_time_limit;
+    const auto hard =
+        work.job.hard_time_limit ? work.job.hard_time_limit : defaults.hard_time_limit;
     if (soft) {
-      work.soft = start_timer(loop_, &work, *soft, [](uv_timer_t* t) {
-        static_cast<Work*>(t->data)->context.cancel();
-      });
+      work.soft = start_timer(loop_, &work, *soft,
+                              [](uv_timer_t* t) { static_cast<Work*>(t->data)->context.cancel(); });
     }
     if (hard) {
       work.on_hard_limit = [this, &work] { hard_limit(work); };
-      work.hard = start_timer(loop_, &work, *hard, [](uv_timer_t* t) {
-        static_cast<Work*>(t->data)->on_hard_limit();
-      });
+      work.hard = start_timer(loop_, &work, *hard,
+                              [](uv_timer_t* t) { static_cast<Work*>(t->data)->on_hard_limit(); });
     }
   }
 
@@ -172,8 +179,9 @@ class ThreadPool::Impl : public std::enable_shared_from_this<ThreadPool::Impl> {
     work.context.cancel(); // in case it looks, late as it is
     {
       std::lock_guard lock(mutex_);
-      const bool outcome_waiting = std::any_of(finished_.begin(), finished_.end(),
-                                               [&](const auto& f) { return f.first.get() == &work; });
+      const bool outcome_waiting =
+          std::any_of(finished_.begin(), finished_.end(),
+                      [&](const auto& f) { return f.first.get() == &work; });
       if (outcome_waiting) return; // it finished just in time: deliver that
       work.abandoned = true;
       ++stuck_;
@@ -231,15 +239,27 @@ ThreadPool::ThreadPool(uv_loop_t* loop, std::size_t threads)
     : impl_(std::make_shared<Impl>(loop, threads, *this)) {
   impl_->start_threads();
 }
-ThreadPool::~ThreadPool() { impl_->close(); }
+ThreadPool::~ThreadPool() {
+  impl_->close();
+}
 void ThreadPool::run(const Job& job, const TaskDefinition& definition,
                      std::function<void(TaskOutcome)> done) {
   impl_->run(job, definition, std::move(done));
 }
-bool ThreadPool::cancel(const JobId& id) { return impl_->cancel(id); }
-std::size_t ThreadPool::size() const { return impl_->size(); }
-std::size_t ThreadPool::busy() const { return impl_->busy(); }
-std::size_t ThreadPool::stuck() const { return impl_->stuck(); }
-void ThreadPool::close() { impl_->close(); }
+bool ThreadPool::cancel(const JobId& id) {
+  return impl_->cancel(id);
+}
+std::size_t ThreadPool::size() const {
+  return impl_->size();
+}
+std::size_t ThreadPool::busy() const {
+  return impl_->busy();
+}
+std::size_t ThreadPool::stuck() const {
+  return impl_->stuck();
+}
+void ThreadPool::close() {
+  impl_->close();
+}
 
 } // namespace celeriac::worker

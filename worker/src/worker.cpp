@@ -52,15 +52,19 @@ void defer_on(uv_loop_t* loop, Duration delay, std::function<void()> fn) {
   uv_timer_init(loop, &d->timer);
   d->timer.data = d;
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(delay).count();
-  uv_timer_start(&d->timer, [](uv_timer_t* t) {
-    auto* self = static_cast<Deferred*>(t->data);
-    self->fn();
-    uv_close(reinterpret_cast<uv_handle_t*>(t),
-             [](uv_handle_t* h) { delete static_cast<Deferred*>(h->data); });
-  }, static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)), 0);
+  uv_timer_start(
+      &d->timer,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Deferred*>(t->data);
+        self->fn();
+        uv_close(reinterpret_cast<uv_handle_t*>(t),
+                 [](uv_handle_t* h) { delete static_cast<Deferred*>(h->data); });
+      },
+      static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)), 0);
 }
 
-template <typename Handle> void close_handle(Handle* handle) {
+template <typename Handle>
+void close_handle(Handle* handle) {
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle)))
     uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
 }
@@ -70,8 +74,12 @@ template <typename Handle> void close_handle(Handle* handle) {
 class Worker::Runtime {
  public:
   Runtime(Worker& owner, uv_loop_t* loop)
-      : owner_(owner), loop_(loop), broker_(loop, owner.options_.broker),
-        writer_(loop, owner.options_.store), recorder_(writer_), runner_(make_pool()),
+      : owner_(owner),
+        loop_(loop),
+        broker_(loop, owner.options_.broker),
+        writer_(loop, owner.options_.store),
+        recorder_(writer_),
+        runner_(make_pool()),
         path_(broker_, recorder_, *runner_, owner.registry_, path_options()) {
     uv_async_init(loop, &wake_, [](uv_async_t* a) { static_cast<Runtime*>(a->data)->on_wake(); });
     wake_.data = this;
@@ -98,17 +106,22 @@ class Worker::Runtime {
     const auto& o = owner_.options_;
     const std::uint16_t prefetch =
         o.prefetch > 0 ? o.prefetch : static_cast<std::uint16_t>(o.concurrency);
-    broker_.consume(o.queues, prefetch, [this](broker::Delivery&& d) { on_delivery(std::move(d)); });
+    broker_.consume(o.queues, prefetch,
+                    [this](broker::Delivery&& d) { on_delivery(std::move(d)); });
     if (threads_ != nullptr) {
       threads_->on_too_many_stuck = [this] {
         spdlog::error("worker: half the pool is stuck past hard time limits; draining to restart");
         begin_shutdown(false);
       };
     }
-    uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { self(s)->on_signal(false); }, SIGTERM);
-    uv_signal_start(&sigint_, [](uv_signal_t* s, int) { self(s)->on_signal(false); }, SIGINT);
-    uv_signal_start(&sigquit_, [](uv_signal_t* s, int) { self(s)->on_signal(true); }, SIGQUIT);
-    uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->on_tick(); }, 50, 50);
+    uv_signal_start(
+        &sigterm_, [](uv_signal_t* s, int) { self(s)->on_signal(false); }, SIGTERM);
+    uv_signal_start(
+        &sigint_, [](uv_signal_t* s, int) { self(s)->on_signal(false); }, SIGINT);
+    uv_signal_start(
+        &sigquit_, [](uv_signal_t* s, int) { self(s)->on_signal(true); }, SIGQUIT);
+    uv_timer_start(
+        &tick_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->on_tick(); }, 50, 50);
     spdlog::info("worker {}: consuming {} with {} {}, prefetch {}", o.name,
                  fmt::join(o.queues, ","), o.concurrency,
                  o.pool == PoolKind::Process ? "child processes" : "threads", prefetch);
@@ -117,7 +130,10 @@ class Worker::Runtime {
   void wake() { uv_async_send(&wake_); }
 
  private:
-  template <typename Handle> static Runtime* self(Handle* h) { return static_cast<Runtime*>(h->data); }
+  template <typename Handle>
+  static Runtime* self(Handle* h) {
+    return static_cast<Runtime*>(h->data);
+  }
 
   detail::PresenceOptions presence_options() {
     const auto& o = owner_.options_;
@@ -141,7 +157,8 @@ class Worker::Runtime {
         spdlog::debug("worker: job {} is revoked{}", r.id.str(), r.terminate ? " (terminate)" : "");
         path_.revoke(r.id);
         if (r.terminate && processes_ != nullptr && processes_->terminate(r.id))
-          spdlog::warn("worker: job {} revoked with terminate: its pool child was killed", r.id.str());
+          spdlog::warn("worker: job {} revoked with terminate: its pool child was killed",
+                       r.id.str());
       }
     };
     return p;
@@ -224,9 +241,10 @@ class Worker::Runtime {
     draining_ = true;
     metrics_.set_gauges(gauges()); // /healthz says 503 from now on
     drain_deadline_ = std::chrono::steady_clock::now() + owner_.options_.shutdown_timeout;
-    spdlog::info("worker: warm shutdown; waiting up to {} s for {} running jobs",
-                 std::chrono::duration_cast<std::chrono::seconds>(owner_.options_.shutdown_timeout).count(),
-                 path_.counters().running);
+    spdlog::info(
+        "worker: warm shutdown; waiting up to {} s for {} running jobs",
+        std::chrono::duration_cast<std::chrono::seconds>(owner_.options_.shutdown_timeout).count(),
+        path_.counters().running);
   }
 
   void on_tick() {
@@ -258,20 +276,20 @@ class Worker::Runtime {
       broker_.stop();
       close_handle(&wake_);
       close_handle(&tick_);
-      for (uv_signal_t* s : {&sigterm_, &sigint_, &sigquit_}) close_handle(s);
+      for (uv_signal_t* s : {&sigterm_, &sigint_, &sigquit_})
+        close_handle(s);
       uv_stop(loop_); // the StoreWriter's handle stays open until it is destroyed
     });
   }
 
  private:
-
   Worker& owner_;
   uv_loop_t* loop_;
   broker::Broker broker_;
   store::StoreWriter writer_;
   WriterRecorder recorder_;
-  ThreadPool* threads_ = nullptr;     // the pool, when it is threads
-  ProcessPool* processes_ = nullptr;  // the pool, when it is processes
+  ThreadPool* threads_ = nullptr;    // the pool, when it is threads
+  ProcessPool* processes_ = nullptr; // the pool, when it is processes
   std::unique_ptr<TaskRunner> runner_;
   JobPath path_;
   std::unique_ptr<detail::WorkerPresence> presence_;

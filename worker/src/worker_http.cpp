@@ -28,7 +28,8 @@ WorkerHttp::WorkerHttp(const WorkerMetrics& metrics, const std::string& host_por
     res.status = health.ok ? 200 : 503;
     res.set_content(health.ok ? "ok\n" : health.reason + "\n", "text/plain; charset=utf-8");
   });
-  port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  port_ =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (port_ <= 0) throw InfrastructureError("worker.http: cannot listen on " + host_port);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
 }

@@ -61,17 +61,20 @@ std::string WorkerMetrics::prometheus_text() const {
     out += fmt::format("celeriac_tasks_total{{task=\"{}\",state=\"{}\"}} {}\n", label(key.first),
                        key.second, h.count);
   }
-  out += "# HELP celeriac_task_duration_seconds Time from a job's start to its outcome.\n"
-         "# TYPE celeriac_task_duration_seconds histogram\n";
+  out +=
+      "# HELP celeriac_task_duration_seconds Time from a job's start to its outcome.\n"
+      "# TYPE celeriac_task_duration_seconds histogram\n";
   for (const auto& [key, h] : durations_) {
-    const std::string labels = fmt::format("task=\"{}\",state=\"{}\"", label(key.first), key.second);
+    const std::string labels =
+        fmt::format("task=\"{}\",state=\"{}\"", label(key.first), key.second);
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < bounds.size(); ++i) {
       cumulative += h.buckets[i];
       out += fmt::format("celeriac_task_duration_seconds_bucket{{{},le=\"{}\"}} {}\n", labels,
                          bounds[i], cumulative);
     }
-    out += fmt::format("celeriac_task_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n", labels, h.count);
+    out += fmt::format("celeriac_task_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n", labels,
+                       h.count);
     out += fmt::format("celeriac_task_duration_seconds_sum{{{}}} {}\n", labels, h.sum);
     out += fmt::format("celeriac_task_duration_seconds_count{{{}}} {}\n", labels, h.count);
   }

@@ -8,7 +8,8 @@ namespace celeriac::worker::detail {
 
 WorkerPresence::WorkerPresence(uv_loop_t* loop, PresenceOptions options)
     : options_(std::move(options)), async_(new uv_async_t) {
-  uv_async_init(loop, async_, [](uv_async_t* a) { static_cast<WorkerPresence*>(a->data)->deliver(); });
+  uv_async_init(loop, async_,
+                [](uv_async_t* a) { static_cast<WorkerPresence*>(a->data)->deliver(); });
   async_->data = this;
 }
 

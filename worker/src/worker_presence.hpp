@@ -25,7 +25,7 @@ namespace celeriac::worker::detail {
 struct PresenceOptions {
   std::string database_url;
   std::string schema;
-  store::WorkerRecord identity;   // hostname, pid, queues, concurrency, started_at
+  store::WorkerRecord identity; // hostname, pid, queues, concurrency, started_at
   std::chrono::milliseconds interval{2000};
   std::function<std::pair<std::int64_t, std::int64_t>()> counts; // processed, failed; any thread
   std::function<void(const std::vector<store::RevokedJob>&)> on_revoked;

@@ -30,9 +30,9 @@
 namespace celeriac::store {
 
 struct JobError {
-  std::string type;    // "ValueError", "TimeLimitExceeded", "WorkerLost", ...
+  std::string type; // "ValueError", "TimeLimitExceeded", "WorkerLost", ...
   std::string message;
-  std::string stack;   // may be empty
+  std::string stack; // may be empty
 
   bool operator==(const JobError&) const = default;
 };
@@ -47,9 +47,9 @@ struct JobChange {
   // optional elsewhere. The record keeps the latest description it was given.
   std::optional<Job> job;
 
-  int retries = 0;                 // the retries count of the message this change is about
-  std::optional<int> max_retries;  // the task's limit, when known
-  std::optional<std::string> worker; // "hostname:pid" of the worker that took it
+  int retries = 0;                      // the retries count of the message this change is about
+  std::optional<int> max_retries;       // the task's limit, when known
+  std::optional<std::string> worker;    // "hostname:pid" of the worker that took it
   std::optional<nlohmann::json> result; // SUCCESS: the task's return value
   std::optional<JobError> error;        // FAILURE, RETRY, REVOKED: why
 

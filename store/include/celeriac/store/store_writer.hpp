@@ -60,9 +60,9 @@ struct StoreWriterStats {
   std::uint64_t refused = 0;   // changes the database refused
   std::uint64_t batches = 0;   // transactions committed
   std::uint64_t reconnects = 0;
-  std::size_t pending = 0;     // submitted, not yet completed
+  std::size_t pending = 0; // submitted, not yet completed
   bool connected = false;
-  std::string last_error;      // the latest connection or database error, if any
+  std::string last_error; // the latest connection or database error, if any
 };
 
 class StoreWriter {

@@ -48,9 +48,9 @@ class TaskRunner {
 };
 
 struct JobPathOptions {
-  std::string worker_name;             // "hostname:pid", recorded with each job
-  std::function<Timestamp()> clock;    // now
-  UniformRandom random;                // jitter of retry delays
+  std::string worker_name;          // "hostname:pid", recorded with each job
+  std::function<Timestamp()> clock; // now
+  UniformRandom random;             // jitter of retry delays
   // Runs FN on the loop after DELAY (a uv_timer in the daemon).
   std::function<void(Duration delay, std::function<void()> fn)> defer;
   // Told of each job that ran: the state recorded and how long it ran (metrics).
@@ -76,8 +76,7 @@ class JobPath {
   class Settlement; // waits for a record and a publish, then acks or requeues
 
   void reject_undecodable(broker::Delivery&& delivery);
-  void settle_revoked(broker::Delivery&& delivery, const std::string& type,
-                      const std::string& why);
+  void settle_revoked(broker::Delivery&& delivery, const std::string& type, const std::string& why);
   void send_back_for_eta(broker::Delivery&& delivery, Duration wait);
   void start(broker::Delivery&& delivery, const TaskDefinition& definition);
   void run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);

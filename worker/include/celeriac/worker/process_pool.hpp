@@ -28,11 +28,11 @@ namespace celeriac::worker {
 
 struct ProcessPoolOptions {
   std::size_t size = 1;
-  std::string executable;                              // the binary to spawn
-  std::vector<std::string> arguments;                  // that put it in child mode
-  std::uint64_t max_tasks_per_child = 0;               // 0: never recycle by count
-  std::uint64_t max_memory_per_child = 0;              // bytes of RSS; 0: unlimited
-  std::chrono::milliseconds kill_grace{1000};          // SIGTERM to SIGKILL at a hard limit
+  std::string executable;                     // the binary to spawn
+  std::vector<std::string> arguments;         // that put it in child mode
+  std::uint64_t max_tasks_per_child = 0;      // 0: never recycle by count
+  std::uint64_t max_memory_per_child = 0;     // bytes of RSS; 0: unlimited
+  std::chrono::milliseconds kill_grace{1000}; // SIGTERM to SIGKILL at a hard limit
 };
 
 class ProcessPool final : public TaskRunner {

@@ -31,7 +31,7 @@ struct Rejected {
   bool operator==(const Rejected&) const = default;
 };
 struct Failed {
-  std::string type;                   // the exception's type, e.g. "std::out_of_range"
+  std::string type; // the exception's type, e.g. "std::out_of_range"
   ErrorKind kind = ErrorKind::Unclassified;
   std::string message;
   std::optional<int> http_status;
@@ -52,7 +52,7 @@ TaskOutcome outcome_from_json(const nlohmann::json& json);
 struct OutcomePlan {
   JobState state = JobState::Success; // SUCCESS, RETRY or FAILURE
   std::optional<nlohmann::json> result;
-  std::string error_type;    // empty on SUCCESS
+  std::string error_type; // empty on SUCCESS
   std::string error_message;
   std::optional<Duration> retry_delay; // RETRY: publish the job, retries + 1, after this
   bool dead_letter = false;            // FAILURE: publish it to "<queue>.dead" with the reason

@@ -1,9 +1,8 @@
 // Worker: the daemon's runtime (DESIGN.md "Worker runtime"). One libuv loop
 // thread owns the Broker, the StoreWriter's completions, the pool (process
-// children or threads) and its completions, timers and signals; the JobPath decides what each delivery
-// becomes. Acks ride on store commits, so while the database is away the
-// prefetch window fills and the broker stops delivering by itself: the
-// backlog in memory is bounded by prefetch.
+// children or threads) and its completions, timers and signals; the JobPath decides what each
+// delivery becomes. Acks ride on store commits, so while the database is away the prefetch window
+// fills and the broker stops delivering by itself: the backlog in memory is bounded by prefetch.
 //
 // Shutdown: SIGTERM or SIGINT (or shutdown()) is warm: deliveries that arrive
 // from then on go straight back to their queue, running jobs finish for up to
@@ -33,7 +32,7 @@ struct WorkerOptions {
   broker::BrokerOptions broker;
   store::StoreWriterOptions store;
   std::vector<std::string> queues = {"default"}; // most preferred first
-  PoolKind pool = PoolKind::Process; // core's, from config.hpp
+  PoolKind pool = PoolKind::Process;             // core's, from config.hpp
   std::size_t concurrency = 1;                   // pool children or threads
   // Process pool: the binary and arguments that start a pool child (the
   // worker's own binary in child mode), and when children are recycled.
@@ -41,10 +40,10 @@ struct WorkerOptions {
   std::vector<std::string> child_arguments;
   std::uint64_t max_tasks_per_child = 0;
   std::uint64_t max_memory_per_child = 0;
-  std::uint16_t prefetch = 0;                    // per queue; 0: the pool size
+  std::uint16_t prefetch = 0; // per queue; 0: the pool size
   Duration shutdown_timeout = std::chrono::seconds(60);
   std::optional<std::string> http; // "host:port" for /healthz and /metrics; port 0: any free one
-  std::string name; // "hostname:pid" when empty
+  std::string name;                // "hostname:pid" when empty
 };
 
 class Worker {
@@ -71,8 +70,8 @@ class Worker {
   class Runtime;
   WorkerOptions options_;
   const TaskRegistry& registry_;
-  mutable std::mutex mutex_; // guards the three below
-  int requested_ = 0;        // 0 none, 1 warm, 2 cold
+  mutable std::mutex mutex_;   // guards the three below
+  int requested_ = 0;          // 0 none, 1 warm, 2 cold
   Runtime* runtime_ = nullptr; // while run() is in its loop
   JobPathCounters counters_;
   int http_port_ = 0;
