@@ -1,5 +1,7 @@
 #include "client_database.hpp"
 
+#include "celeriac/store/database_url.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,17 +17,6 @@ namespace {
 // Idle waiter connections kept for the next waits; more are closed.
 constexpr std::size_t kMaxIdleWaiters = 4;
 
-// URL with libpq's connect_timeout (whole seconds, at least 2 as libpq
-// enforces) unless it sets one: libpq's default is to wait forever for a host
-// that does not answer.
-std::string with_connect_timeout(std::string url, std::chrono::milliseconds timeout) {
-  if (url.find("connect_timeout=") != std::string::npos) return url;
-  const auto seconds =
-      std::max<std::int64_t>(2, std::chrono::ceil<std::chrono::seconds>(timeout).count());
-  url += url.find('?') == std::string::npos ? '?' : '&';
-  return url + fmt::format("connect_timeout={}", seconds);
-}
-
 } // namespace
 
 std::string client_application_name(const std::string& schema) {
@@ -34,7 +25,7 @@ std::string client_application_name(const std::string& schema) {
 
 ClientDatabase::ClientDatabase(const std::string& url, std::string schema,
                                std::chrono::milliseconds connect_timeout)
-    : url_(with_connect_timeout(url, connect_timeout)), schema_(std::move(schema)) {
+    : url_(store::with_connect_timeout(url, connect_timeout)), schema_(std::move(schema)) {
   store::validate_schema_name(schema_);
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "celeriac/core/config.hpp"
+#include "celeriac/store/database_url.hpp"
 
 namespace celeriac::store::detail {
 namespace {
@@ -14,14 +15,6 @@ namespace {
 bool refused_for_its_data(const pqxx::sql_error& e) {
   const std::string state = e.sqlstate();
   return state.starts_with("22") || state.starts_with("23");
-}
-
-// libpq waits for a TCP connect as long as the kernel does unless told not to.
-std::string with_connect_timeout(std::string url) {
-  if (url.find("connect_timeout") != std::string::npos) return url;
-  const bool is_uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
-  if (!is_uri) return url + " connect_timeout=5";
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + "connect_timeout=5";
 }
 
 } // namespace

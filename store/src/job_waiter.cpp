@@ -8,6 +8,7 @@
 
 #include "celeriac/core/config.hpp"
 #include "celeriac/core/error.hpp"
+#include "celeriac/store/database_url.hpp"
 #include "celeriac/store/migrations.hpp"
 
 namespace celeriac::store {
@@ -44,7 +45,7 @@ JobWaiter::JobWaiter(const std::string& database_url, std::string schema)
     : schema_(std::move(schema)) {
   validate_schema_name(schema_);
   try {
-    conn_ = std::make_unique<pqxx::connection>(database_url);
+    conn_ = std::make_unique<pqxx::connection>(with_connect_timeout(database_url));
     // Names the connection in pg_stat_activity, for operators (and tests).
     pqxx::nontransaction tx{*conn_};
     tx.exec0("set application_name = " + tx.quote(waiter_application_name(schema_)));

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "celeriac/store/database_url.hpp"
+
 namespace celeriac::worker::detail {
 
 WorkerPresence::WorkerPresence(uv_loop_t* loop, PresenceOptions options)
@@ -21,7 +23,9 @@ WorkerPresence::~WorkerPresence() {
 
 bool WorkerPresence::load_revoked() {
   try {
-    if (!conn_) conn_ = std::make_unique<pqxx::connection>(options_.database_url);
+    if (!conn_)
+      conn_ =
+          std::make_unique<pqxx::connection>(store::with_connect_timeout(options_.database_url));
     const auto revoked = store::revoked_since(*conn_, options_.schema, Timestamp{});
     if (!revoked.empty()) revoked_seen_ = revoked.back().revoked_at;
     if (options_.on_revoked && !revoked.empty()) options_.on_revoked(revoked);
@@ -70,7 +74,9 @@ void WorkerPresence::run() {
 
 void WorkerPresence::beat() {
   try {
-    if (!conn_) conn_ = std::make_unique<pqxx::connection>(options_.database_url);
+    if (!conn_)
+      conn_ =
+          std::make_unique<pqxx::connection>(store::with_connect_timeout(options_.database_url));
     store::WorkerRecord record = options_.identity;
     if (options_.counts) std::tie(record.processed, record.failed) = options_.counts();
     store::upsert_worker(*conn_, options_.schema, record);
