@@ -3,6 +3,7 @@
 // a batch of any size is one round trip and no value is ever spliced into SQL.
 #include "celeriac/store/job_changes.hpp"
 
+#include <limits>
 #include <map>
 #include <string_view>
 

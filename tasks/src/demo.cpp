@@ -9,8 +9,8 @@
 namespace celeriac::tasks {
 namespace {
 
-// Argument INDEX, or kwarg NAME, as a number; InvalidInput naming it otherwise.
-double number_arg(const TaskContext& ctx, std::size_t index, const char* name) {
+// Argument INDEX, or kwarg NAME, which must be a number; InvalidInput naming it otherwise.
+const nlohmann::json& number(const TaskContext& ctx, std::size_t index, const char* name) {
   const nlohmann::json* value = nullptr;
   if (ctx.args().is_array() && ctx.args().size() > index)
     value = &ctx.args()[index];
@@ -18,7 +18,11 @@ double number_arg(const TaskContext& ctx, std::size_t index, const char* name) {
     value = &ctx.kwargs()[name];
   if (value == nullptr) throw InvalidInput(name, "missing");
   if (!value->is_number()) throw InvalidInput(name, "must be a number, got " + value->dump());
-  return value->get<double>();
+  return *value;
+}
+
+double number_arg(const TaskContext& ctx, std::size_t index, const char* name) {
+  return number(ctx, index, name).get<double>();
 }
 
 std::chrono::steady_clock::time_point deadline_after(double seconds) {
@@ -28,12 +32,11 @@ std::chrono::steady_clock::time_point deadline_after(double seconds) {
 }
 
 nlohmann::json add(TaskContext& ctx) {
-  const nlohmann::json& args = ctx.args();
-  const nlohmann::json& a = args.size() > 0 ? args[0] : ctx.kwargs().value("a", nlohmann::json());
-  const nlohmann::json& b = args.size() > 1 ? args[1] : ctx.kwargs().value("b", nlohmann::json());
+  const nlohmann::json& a = number(ctx, 0, "a");
+  const nlohmann::json& b = number(ctx, 1, "b");
   if (a.is_number_integer() && b.is_number_integer())
     return a.get<std::int64_t>() + b.get<std::int64_t>();
-  return number_arg(ctx, 0, "a") + number_arg(ctx, 1, "b");
+  return a.get<double>() + b.get<double>();
 }
 
 nlohmann::json sleep_for(TaskContext& ctx) {

@@ -296,3 +296,21 @@ TEST_CASE("a job whose worker keeps dying is failed as WorkerLost past max_redel
   CHECK(f.broker.unacked("default") == 0);
   CHECK(f.broker.depth("default") == 0);
 }
+
+TEST_CASE("a retry due within a second goes straight back to its queue and waits locally") {
+  PathFixture f;
+  f.registry.add("test.soon", [](TaskContext& ctx) -> nlohmann::json {
+    if (ctx.job().retries == 0) throw Retry{300ms, "again shortly"};
+    return "done";
+  });
+  f.publish(f.enqueue("test.soon"));
+  f.settle();
+  CHECK(f.broker.delayed() == 0);  // not through the delay levels
+  REQUIRE(f.deferred.size() == 1); // the redelivered retry waits for its eta
+  CHECK(f.deferred[0].first <= Duration(300ms));
+  f.broker.advance(1s);
+  f.deferred[0].second();
+  f.settle();
+  CHECK(f.recorder.changes.back().state == JobState::Success);
+  CHECK(f.broker.unacked("default") == 0);
+}

@@ -217,9 +217,15 @@ void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefin
     Job next = job;
     next.retries += 1;
     next.eta = options_.clock() + *plan.retry_delay;
-    broker_.publish_delayed(next,
-                            std::chrono::duration_cast<std::chrono::seconds>(*plan.retry_delay),
-                            settlement->on_publish(settlement));
+    // Under a second the delay levels have nothing to add: the job goes
+    // straight back to its queue and its eta holds it (send_back_for_eta).
+    if (*plan.retry_delay < kLocalEtaLimit) {
+      broker_.publish(next, settlement->on_publish(settlement));
+    } else {
+      broker_.publish_delayed(next,
+                              std::chrono::duration_cast<std::chrono::seconds>(*plan.retry_delay),
+                              settlement->on_publish(settlement));
+    }
   } else if (plan.dead_letter) {
     ++counters_.failed;
     dead_letter(settlement->delivery(), plan.error_type + ": " + plan.error_message,

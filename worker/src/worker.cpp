@@ -21,12 +21,6 @@ namespace {
 
 constexpr auto kStoreFlushGrace = std::chrono::seconds(10);
 
-std::string default_name() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + std::to_string(::getpid());
-}
-
 Timestamp system_now() {
   return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
 }
@@ -239,7 +233,7 @@ class Worker::Runtime {
     }
     if (draining_) return;
     draining_ = true;
-    metrics_.set_gauges(gauges()); // /healthz says 503 from now on
+    if (http_) metrics_.set_gauges(gauges()); // /healthz says 503 from now on
     drain_deadline_ = std::chrono::steady_clock::now() + owner_.options_.shutdown_timeout;
     spdlog::info(
         "worker: warm shutdown; waiting up to {} s for {} running jobs",
@@ -252,7 +246,7 @@ class Worker::Runtime {
       std::lock_guard lock(owner_.mutex_);
       owner_.counters_ = path_.counters();
     }
-    metrics_.set_gauges(gauges());
+    if (http_) metrics_.set_gauges(gauges()); // only /metrics and /healthz read them
     if (!draining_ || finishing_) return;
     if (path_.counters().running == 0) return finish();
     if (std::chrono::steady_clock::now() >= drain_deadline_) begin_shutdown(true);
@@ -307,7 +301,7 @@ class Worker::Runtime {
 
 Worker::Worker(WorkerOptions options, const TaskRegistry& registry)
     : options_(std::move(options)), registry_(registry) {
-  if (options_.name.empty()) options_.name = default_name();
+  if (options_.name.empty()) options_.name = default_worker_name();
   if (options_.concurrency == 0) options_.concurrency = 1;
 }
 
@@ -342,6 +336,12 @@ void Worker::shutdown(bool cold) {
   std::lock_guard lock(mutex_);
   requested_ = std::max(requested_, cold ? 2 : 1);
   if (runtime_ != nullptr) runtime_->wake();
+}
+
+std::string default_worker_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
 }
 
 int Worker::http_port() const {

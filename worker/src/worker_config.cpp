@@ -1,7 +1,5 @@
 #include "celeriac/worker/worker_config.hpp"
 
-#include <unistd.h>
-
 #include <thread>
 
 #include "celeriac/broker/broker_config.hpp"
@@ -10,9 +8,7 @@ namespace celeriac::worker {
 
 WorkerOptions worker_options(const Config& config) {
   WorkerOptions o;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  o.name = std::string(host) + ":" + std::to_string(::getpid());
+  o.name = default_worker_name();
   o.broker = broker::broker_options(config, "celeriac-worker " + o.name);
   o.store.database_url = config.database.url;
   o.store.schema = config.database.schema;

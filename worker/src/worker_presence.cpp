@@ -21,13 +21,30 @@ WorkerPresence::~WorkerPresence() {
            [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
 }
 
+pqxx::connection& WorkerPresence::connection() {
+  if (!conn_)
+    conn_ = std::make_unique<pqxx::connection>(store::with_connect_timeout(options_.database_url));
+  return *conn_;
+}
+
+std::vector<store::RevokedJob> WorkerPresence::new_revokes() {
+  // A revoke's revoked_at is its transaction's start, so one that commits
+  // late can carry an earlier time than one already seen: look back a while,
+  // and hand on only the ids not handed on before.
+  constexpr auto kLookBack = std::chrono::seconds(30);
+  const Timestamp since = revoked_seen_ == Timestamp{} ? revoked_seen_ : revoked_seen_ - kLookBack;
+  std::vector<store::RevokedJob> fresh;
+  for (auto& revoke : store::revoked_since(connection(), options_.schema, since)) {
+    revoked_seen_ = std::max(revoked_seen_, revoke.revoked_at);
+    if (known_.emplace(revoke.id, revoke.revoked_at).second) fresh.push_back(std::move(revoke));
+  }
+  std::erase_if(known_, [&](const auto& entry) { return entry.second < since - kLookBack; });
+  return fresh;
+}
+
 bool WorkerPresence::load_revoked() {
   try {
-    if (!conn_)
-      conn_ =
-          std::make_unique<pqxx::connection>(store::with_connect_timeout(options_.database_url));
-    const auto revoked = store::revoked_since(*conn_, options_.schema, Timestamp{});
-    if (!revoked.empty()) revoked_seen_ = revoked.back().revoked_at;
+    const auto revoked = new_revokes();
     if (options_.on_revoked && !revoked.empty()) options_.on_revoked(revoked);
     spdlog::info("worker: {} revoked jobs in force", revoked.size());
     return true;
@@ -74,22 +91,13 @@ void WorkerPresence::run() {
 
 void WorkerPresence::beat() {
   try {
-    if (!conn_)
-      conn_ =
-          std::make_unique<pqxx::connection>(store::with_connect_timeout(options_.database_url));
     store::WorkerRecord record = options_.identity;
     if (options_.counts) std::tie(record.processed, record.failed) = options_.counts();
-    store::upsert_worker(*conn_, options_.schema, record);
-    // A revoke's revoked_at is its transaction's start, so one that commits
-    // late can carry an earlier time than one already seen: look back a while
-    // (the job path's revoked set makes a repeat harmless).
-    const Timestamp since =
-        revoked_seen_ == Timestamp{} ? revoked_seen_ : revoked_seen_ - std::chrono::seconds(30);
-    auto revoked = store::revoked_since(*conn_, options_.schema, since);
+    store::upsert_worker(connection(), options_.schema, record);
+    auto revoked = new_revokes();
     if (!last_error_.empty()) spdlog::info("worker: heartbeats reach the database again");
     last_error_.clear();
     if (revoked.empty()) return;
-    revoked_seen_ = std::max(revoked_seen_, revoked.back().revoked_at);
     std::lock_guard lock(mutex_);
     pending_.insert(pending_.end(), revoked.begin(), revoked.end());
     uv_async_send(async_);

@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -47,12 +48,15 @@ class WorkerPresence {
  private:
   void run();
   void beat();
+  pqxx::connection& connection();
+  std::vector<store::RevokedJob> new_revokes();
   void deliver();
 
   PresenceOptions options_;
   uv_async_t* async_;
   std::unique_ptr<pqxx::connection> conn_; // the thread's, once started
   Timestamp revoked_seen_{};               // the thread's, once started
+  std::map<JobId, Timestamp> known_;       // revokes handed on, within the look-back
   std::string last_error_;
   std::thread thread_;
   std::mutex mutex_;

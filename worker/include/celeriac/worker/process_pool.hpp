@@ -48,7 +48,9 @@ class ProcessPool final : public TaskRunner {
   void run(const Job& job, const TaskDefinition& definition,
            std::function<void(TaskOutcome)> done) override;
 
-  // revoke --terminate: kills the child running job ID (it fails as Revoked... by the caller).
+  // revoke --terminate: kills (SIGKILL) the child running job ID; its job then
+  // completes as Failed{"Terminated"}, which the job path records as REVOKED.
+  // False when no child runs that job.
   bool terminate(const JobId& id);
 
   std::size_t size() const;

@@ -46,6 +46,9 @@ struct WorkerOptions {
   std::string name;                // "hostname:pid" when empty
 };
 
+// "hostname:pid": how a worker names itself in the store and the logs.
+std::string default_worker_name();
+
 class Worker {
  public:
   Worker(WorkerOptions options, const TaskRegistry& registry);
