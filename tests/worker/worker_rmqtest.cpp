@@ -10,8 +10,6 @@
 
 #include <httplib.h>
 
-#include <spdlog/spdlog.h>
-
 #include "../broker/broker_fixture.hpp"
 #include "../store/scratch_schema.hpp"
 #include "celeriac/store/job_records.hpp"
@@ -181,7 +179,6 @@ TEST_CASE("with the process pool, a job that crashes its child fails alone; the 
     jobs.push_back(s.job("demo.add", {i, 2}, i));
   Job crash = s.job("demo.crash", nlohmann::json::array(), kAdds);
   jobs.push_back(crash);
-  if (std::getenv("CELERIAC_TEST_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);
   RunningWorker w(s.options(2, PoolKind::Process), s.registry);
   s.publisher.publish_all(jobs);
   // WorkerLost is transient: demo.crash is retried (3 times by default) and
@@ -207,7 +204,6 @@ TEST_CASE("a job retried twice through the same delay level comes back both time
 
 TEST_CASE("revokes reach a running worker through the store; terminate kills the running job") {
   WorkerSetup s;
-  if (std::getenv("CELERIAC_TEST_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);
   RunningWorker w(s.options(2, PoolKind::Process), s.registry);
   // The worker's row appears with its first heartbeat.
   REQUIRE(test::eventually([&] { return s.count_workers() == 1; }, 10s));
