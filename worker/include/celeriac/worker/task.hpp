@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "celeriac/core/config.hpp"
 #include "celeriac/core/job.hpp"
 #include "celeriac/core/retry_policy.hpp"
 #include "celeriac/core/time.hpp"
@@ -105,6 +106,7 @@ struct TaskDefaults {
   std::optional<Duration> hard_time_limit;
   RetryPolicy retry;
   int max_redeliveries = 3;
+  std::optional<RateLimit> rate_limit; // per worker, a token bucket; none: unlimited
 };
 
 struct TaskDefinition {
