@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "celeriac/broker/amqp_message.hpp"
 #include "celeriac/broker/delay_routing.hpp"
 #include "celeriac/broker/management_api.hpp"
 
@@ -28,6 +29,8 @@ Broker::Broker(uv_loop_t* loop, BrokerOptions options) : loop_(loop), options_(s
               publisher_->on_return(std::move(message));
             } else if (channel == kConsumeChannel) {
               consumer_->on_message(std::move(message));
+            } else if (channel == kPrivateChannel && private_queue_) {
+              private_queue_->on_message(std::move(message));
             }
           },
       .on_lost = [this](const std::string& reason) { on_lost(reason); },
@@ -99,6 +102,7 @@ bool Broker::connect() {
     publisher_->start();
     if (!connection_->is_open()) return false;
     if (consuming_) consumer_->restart();
+    if (private_queue_ && connection_->is_open()) declare_private_queue();
   } catch (const InfrastructureError&) {
     publisher_->on_connection_lost();
     connection_->close();
@@ -171,6 +175,34 @@ void Broker::consume(std::vector<std::string> queues, std::uint16_t prefetch,
   } catch (const InfrastructureError& e) { // lost on the way: the reconnect subscribes
     spdlog::warn("broker: subscribing failed, the connection was lost: {}", e.what());
   }
+}
+
+void Broker::listen(PrivateQueue queue) {
+  private_queue_ = std::move(queue);
+  if (!connection_->is_open()) return;
+  try {
+    declare_private_queue();
+  } catch (const InfrastructureError& e) { // lost on the way: the reconnect declares it
+    spdlog::warn("broker: declaring the private queue failed: {}", e.what());
+  }
+}
+
+void Broker::declare_private_queue() {
+  connection_->open_channel(kPrivateChannel);
+  const amqp_queue_declare_ok_t* ok =
+      amqp_queue_declare(connection_->native(), kPrivateChannel, amqp_empty_bytes, 0, 0, 1, 1,
+                         amqp_empty_table);
+  connection_->check_reply(kPrivateChannel, "queue.declare (private)");
+  const std::string name(static_cast<const char*>(ok->queue.bytes), ok->queue.len);
+  if (!private_queue_->bind_exchange.empty()) {
+    amqp_queue_bind(connection_->native(), kPrivateChannel, bytes_view(name),
+                    bytes_view(private_queue_->bind_exchange), amqp_empty_bytes, amqp_empty_table);
+    connection_->check_reply(kPrivateChannel, "queue.bind (private)");
+  }
+  amqp_basic_consume(connection_->native(), kPrivateChannel, bytes_view(name), amqp_empty_bytes, 0,
+                     1, 1, amqp_empty_table);
+  connection_->check_reply(kPrivateChannel, "basic.consume (private)");
+  if (private_queue_->on_ready) private_queue_->on_ready(name);
 }
 
 std::vector<Subscription> Broker::subscriptions() const {

@@ -17,7 +17,8 @@ namespace {
 constexpr std::string_view kKnownHeaders[] = {"lang",     "task",       "id",      "shadow",
                                               "eta",      "expires",    "group",   "group_index",
                                               "retries",  "timelimit",  "root_id", "parent_id",
-                                              "argsrepr", "kwargsrepr", "origin",  "ignore_result"};
+                                              "argsrepr", "kwargsrepr", "origin",  "ignore_result",
+                                              kSentAtHeader};
 
 // What RabbitMQ adds when it dead-letters a message (x-death, x-first-death-*,
 // x-last-death-*) belongs to that one trip through the broker, not to the job.
@@ -163,6 +164,10 @@ void decode_headers(const HeaderTable& headers, Job& job) {
     const auto* b = v->get_if<bool>();
     if (b == nullptr) throw DecodeError("headers.ignore_result", "must be a boolean");
     job.ignore_result = *b;
+  }
+  // Advisory (it only feeds a metric): a malformed one is dropped, not fatal.
+  if (const HeaderValue* v = present(headers, kSentAtHeader)) {
+    if (const auto* text = v->get_if<std::string>()) job.sent_at = parse_iso8601(*text);
   }
   for (const auto& [key, value] : headers) {
     if (is_known_header(key) || is_broker_trace_header(key)) continue;

@@ -67,6 +67,7 @@ HeaderTable celery_headers(const Job& job, const std::string& args, const std::s
   h.set("kwargsrepr", job.kwargsrepr.value_or(bounded_repr(kwargs)));
   h.set("origin", optional_text(job.origin));
   h.set("ignore_result", job.ignore_result);
+  if (job.sent_at) h.set(std::string(kSentAtHeader), format_iso8601(*job.sent_at));
   for (const auto& [key, value] : job.extra_headers) {
     if (!h.find(key)) h.set(key, value);
   }

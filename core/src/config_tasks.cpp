@@ -4,33 +4,13 @@
 #include <cmath>
 
 #include "celeriac/core/job.hpp"
+#include "celeriac/core/rate_limit.hpp"
 #include "config_reader.hpp"
 
 namespace celeriac::config_detail {
 namespace {
 
 constexpr std::string_view kRateForm = "a rate such as \"10/s\", \"100/m\" or \"1000/h\"";
-
-std::optional<Duration> rate_period(std::string_view unit) {
-  if (unit == "s") return std::chrono::seconds(1);
-  if (unit == "m") return std::chrono::minutes(1);
-  if (unit == "h") return std::chrono::hours(1);
-  return std::nullopt;
-}
-
-// "10/m", or a bare number meaning per second (as Celery reads "10").
-std::optional<RateLimit> parse_rate_limit(std::string_view text) {
-  const auto slash = text.find('/');
-  const std::string_view number = text.substr(0, slash);
-  double count = 0;
-  const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), count);
-  if (error != std::errc() || end != number.data() + number.size() || number.empty()) {
-    return std::nullopt;
-  }
-  const auto per = rate_period(slash == std::string_view::npos ? "s" : text.substr(slash + 1));
-  if (!per || !std::isfinite(count) || count <= 0) return std::nullopt;
-  return RateLimit{count, *per};
-}
 
 RateLimit read_rate_limit(const toml::node& node, const std::string& key) {
   if (const auto* text = node.as_string()) {

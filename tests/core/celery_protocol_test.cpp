@@ -250,3 +250,18 @@ TEST_CASE("RabbitMQ's dead-letter trace headers are not kept with the job") {
   CHECK(job.extra_headers.entries()[0].first == "x-app");
   CHECK(encode_job(job).headers.find("x-death") == nullptr);
 }
+
+TEST_CASE("the send time travels in x-celeriac-sent-at, and a malformed one is dropped") {
+  Job job = decode_job(valid_message(), "q");
+  CHECK_FALSE(job.sent_at); // a Celery client's message has none
+  job.sent_at = *parse_iso8601("2026-11-24T08:00:00.123456Z");
+  Message m = encode_job(job);
+  CHECK(*m.headers.find("x-celeriac-sent-at") == HeaderValue(std::string("2026-11-24T08:00:00.123456+00:00")));
+  CHECK(decode_job(m, "q").sent_at == job.sent_at);
+  CHECK(decode_job(m, "q").extra_headers.find("x-celeriac-sent-at") == nullptr);
+
+  m.headers.set("x-celeriac-sent-at", "yesterday");
+  const Job lenient = decode_job(m, "q"); // it only feeds a metric: the job still runs
+  CHECK_FALSE(lenient.sent_at);
+  CHECK(lenient.extra_headers.find("x-celeriac-sent-at") == nullptr);
+}

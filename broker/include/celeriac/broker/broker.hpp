@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -46,6 +47,18 @@ struct BrokerOptions {
   std::chrono::milliseconds subscribe_retry_max{30'000};
 };
 
+// A queue of this connection alone: exclusive, auto-deleted, named by the
+// broker, consumed without acks (what it carries is advisory: control
+// commands and their replies). Bound to `bind_exchange` with an empty routing
+// key, unless that is empty: then it is addressed by its name through the
+// default exchange (a reply queue). It is declared anew on every connect, with
+// a new name, which `on_ready` is told each time.
+struct PrivateQueue {
+  std::string bind_exchange;
+  std::function<void(const std::string& name)> on_ready;
+  std::function<void(InboundMessage&&)> on_message;
+};
+
 class Broker final : public JobBroker {
  public:
   Broker(uv_loop_t* loop, BrokerOptions options);
@@ -70,18 +83,24 @@ class Broker final : public JobBroker {
   bool reject(const Delivery& delivery, bool requeue) override;
   std::vector<Subscription> subscriptions() const override;
 
+  // Declares and consumes QUEUE now if connected, and after every reconnect.
+  // One per Broker; a second call replaces the first from the next connect.
+  void listen(PrivateQueue queue);
+
   bool connected() const { return connection_->is_open(); }
   std::uint64_t reconnects() const { return reconnects_; }
   Connection& connection() { return *connection_; }
   Publisher& publisher() { return *publisher_; }
   Consumer& consumer() { return *consumer_; }
   static constexpr amqp_channel_t kAdminChannel = 3;
+  static constexpr amqp_channel_t kPrivateChannel = 4;
 
  private:
   bool connect();
   void apply_dead_letter_policies();
   void on_lost(const std::string& reason);
   void schedule_reconnect();
+  void declare_private_queue();
 
   uv_loop_t* loop_;
   BrokerOptions options_;
@@ -89,6 +108,7 @@ class Broker final : public JobBroker {
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<Consumer> consumer_;
   bool consuming_ = false;
+  std::optional<PrivateQueue> private_queue_;
   bool stopped_ = true;
   uv_timer_t* retry_timer_ = nullptr;                  // freed in its close callback
   int attempt_ = 0;                                    // reconnects since a lasting connection

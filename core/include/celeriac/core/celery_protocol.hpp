@@ -54,6 +54,9 @@ struct CodecLimits {
 // property (milliseconds left, at least 1), as Celery sets it, so the broker
 // itself drops it when it goes stale. Throws InvalidInput if the job's JSON
 // holds invalid UTF-8.
+// The header celeriac's publishers put their send time in (Job::sent_at).
+inline constexpr std::string_view kSentAtHeader = "x-celeriac-sent-at";
+
 Message encode_job(const Job& job, std::optional<Timestamp> now = std::nullopt);
 
 // Decodes a message taken from QUEUE. Throws DecodeError.

@@ -41,6 +41,10 @@ struct Job {
   std::optional<std::string> reply_to;
   std::optional<std::string> argsrepr;
   std::optional<std::string> kwargsrepr;
+  // When a celeriac publisher sent this message (header x-celeriac-sent-at):
+  // the worker's queue wait is measured from max(sent_at, eta). Celery's own
+  // clients do not send it.
+  std::optional<Timestamp> sent_at;
   // The third body element: {"callbacks", "errbacks", "chain", "chord"}, kept verbatim.
   nlohmann::json embed = {
       {"callbacks", nullptr}, {"errbacks", nullptr}, {"chain", nullptr}, {"chord", nullptr}};

@@ -1,0 +1,41 @@
+// RateLimiter: per-task rate limits of one worker (issue 6, "per-task rate
+// limit"), as Celery has them: per worker, not global. A limit of N per
+// period spaces a task's starts evenly, one every period / N (a token bucket
+// holding a single token, like kombu's), so "10/m" starts one job every 6 s.
+// Each job reserves the next free slot of its task when it arrives; the
+// worker holds it on a timer until then, so other tasks run on meanwhile.
+// A limit changed at runtime (the control command rate_limit) applies to the
+// jobs that arrive from then on.
+//
+// Threading: the loop thread only. Pure: the caller gives the time.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "celeriac/core/config.hpp"
+#include "celeriac/core/time.hpp"
+
+namespace celeriac::worker {
+
+class RateLimiter {
+ public:
+  // Overrides TASK's limit from the code and the configuration: a rate, or
+  // nullopt to lift any limit.
+  void set_override(const std::string& task, std::optional<RateLimit> rate);
+
+  // The limit in force for TASK, whose definition says DEFINED.
+  std::optional<RateLimit> effective(const std::string& task,
+                                     const std::optional<RateLimit>& defined) const;
+
+  // Reserves TASK's next start slot under RATE at NOW and returns how long
+  // the job must wait for it (zero: start now).
+  Duration reserve(const std::string& task, const RateLimit& rate, Timestamp now);
+
+ private:
+  std::map<std::string, std::optional<RateLimit>, std::less<>> overrides_;
+  std::map<std::string, Timestamp, std::less<>> next_free_; // per task: the earliest free slot
+};
+
+} // namespace celeriac::worker
