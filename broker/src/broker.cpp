@@ -189,14 +189,14 @@ void Broker::listen(PrivateQueue queue) {
 
 void Broker::declare_private_queue() {
   connection_->open_channel(kPrivateChannel);
-  const amqp_queue_declare_ok_t* ok =
-      amqp_queue_declare(connection_->native(), kPrivateChannel, amqp_empty_bytes, 0, 0, 1, 1,
-                         amqp_empty_table);
+  const amqp_queue_declare_ok_t* ok = amqp_queue_declare(
+      connection_->native(), kPrivateChannel, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
   connection_->check_reply(kPrivateChannel, "queue.declare (private)");
   const std::string name(static_cast<const char*>(ok->queue.bytes), ok->queue.len);
   if (!private_queue_->bind_exchange.empty()) {
     amqp_queue_bind(connection_->native(), kPrivateChannel, bytes_view(name),
-                    bytes_view(private_queue_->bind_exchange), amqp_empty_bytes, amqp_empty_table);
+                    bytes_view(private_queue_->bind_exchange),
+                    bytes_view(private_queue_->binding_key), amqp_empty_table);
     connection_->check_reply(kPrivateChannel, "queue.bind (private)");
   }
   amqp_basic_consume(connection_->native(), kPrivateChannel, bytes_view(name), amqp_empty_bytes, 0,

@@ -17,6 +17,9 @@ int run_purge(const Invocation& invocation);
 int run_migrate(const Invocation& invocation);
 int run_config_check(const Invocation& invocation);
 int run_worker(const Invocation& invocation);
+int run_control_ping(const Invocation& invocation);
+int run_control_shutdown(const Invocation& invocation);
+int run_control_rate_limit(const Invocation& invocation);
 // Not a command: the mode the process pool starts this binary in.
 int run_pool_child_mode();
 

@@ -4,6 +4,8 @@
 
 #include <array>
 #include <climits>
+#include <cstdlib>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -12,6 +14,7 @@
 #include "celeriac/worker/worker.hpp"
 #include "celeriac/worker/worker_config.hpp"
 #include "commands.hpp"
+#include "log_format.hpp"
 
 namespace celeriac::cli {
 namespace {
@@ -33,8 +36,9 @@ std::string own_executable() {
 
 // Each flag is the [worker] key it overrides, so it is validated (and its
 // error worded) exactly like the file and the environment.
-constexpr std::array<std::pair<const char*, const char*>, 8> kFlagKeys{{
+constexpr std::array<std::pair<const char*, const char*>, 9> kFlagKeys{{
     {"http", "worker.http"},
+    {"log-format", "worker.log_format"},
     {"queues", "worker.queues"},
     {"concurrency", "worker.concurrency"},
     {"pool", "worker.pool"},
@@ -60,23 +64,33 @@ int run_worker(const Invocation& invocation) {
                                      cxxopts::value<std::string>())(
       "shutdown-timeout", "how long a warm shutdown waits for running jobs, e.g. 60s",
       cxxopts::value<std::string>())("http", "serve /healthz and /metrics on HOST:PORT",
-                                     cxxopts::value<std::string>());
+                                     cxxopts::value<std::string>())(
+      "E,events", "send Celery task events on the celeryev exchange (for Flower)")(
+      "log-format", "text (default) or json: one JSON object per line",
+      cxxopts::value<std::string>());
   const auto parsed = parse_command(options, invocation, {});
   if (!parsed) return kExitOk;
   Config config = load_config(*parsed, invocation);
   for (const auto& [flag, key] : kFlagKeys) {
     if (const auto value = string_option(*parsed, flag)) apply_override(config, key, *value);
   }
+  if (flag_option(*parsed, "events")) apply_override(config, "worker.events", "true");
   worker::WorkerOptions worker_options = worker::worker_options(config);
   worker_options.child_executable = own_executable();
   worker_options.child_arguments = {"__pool-child"};
   spdlog::set_level(spdlog::level::info);
+  use_log_format(config.worker.log_format);
+  // The pool children log to the same stream, in the same format.
+  if (config.worker.log_format == LogFormat::Json) ::setenv("CELERIAC_LOG_FORMAT", "json", 1);
   const TaskRegistry registry = builtin_tasks();
   worker::Worker worker(std::move(worker_options), registry);
   return worker.run() == 0 ? kExitOk : kExitFailure;
 }
 
 int run_pool_child_mode() {
+  if (const char* format = std::getenv("CELERIAC_LOG_FORMAT");
+      format && format == std::string_view("json"))
+    use_log_format(LogFormat::Json);
   const TaskRegistry registry = builtin_tasks();
   return worker::run_pool_child(registry, 3, 4);
 }

@@ -69,13 +69,17 @@ void BrokerThread::run(broker::BrokerOptions options, std::promise<void>& starte
 
 void BrokerThread::drain() {
   std::vector<broker::Outgoing> batch;
+  std::vector<std::function<void()>> calls;
   bool stop = false;
   {
     std::lock_guard lock(mutex_);
     batch.swap(queued_);
+    calls.swap(calls_);
     stop = stopping_;
     if (stop) running_ = false; // from here on publish() fails at once
   }
+  for (auto& call : calls)
+    call();
   for (auto& message : batch)
     broker_->publish(std::move(message));
   if (!stop) return;
@@ -103,6 +107,19 @@ std::vector<std::future<broker::PublishResult>> BrokerThread::publish(
   // Under the lock: while running_ holds, drain() has not closed the handle.
   uv_async_send(&wakeup_);
   return futures;
+}
+
+} // namespace celeriac::client_detail
+
+namespace celeriac::client_detail {
+
+bool BrokerThread::listen(broker::PrivateQueue queue) {
+  std::lock_guard lock(mutex_);
+  if (!running_) return false;
+  calls_.push_back(
+      [this, queue = std::move(queue)]() mutable { broker_->listen(std::move(queue)); });
+  uv_async_send(&wakeup_);
+  return true;
 }
 
 } // namespace celeriac::client_detail

@@ -13,8 +13,10 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -33,6 +35,10 @@ class BrokerThread {
   // replaced by the returned futures.
   std::vector<std::future<broker::PublishResult>> publish(std::vector<broker::Outgoing> messages);
 
+  // Declares QUEUE, this connection's private queue (broker.hpp), on the
+  // loop; its callbacks run on the loop thread. False once stopped.
+  bool listen(broker::PrivateQueue queue);
+
  private:
   void run(broker::BrokerOptions options, std::promise<void>& started);
   void drain(); // loop thread: hands queued messages to the broker, or stops
@@ -41,10 +47,11 @@ class BrokerThread {
   uv_async_t wakeup_{};
   std::unique_ptr<broker::Broker> broker_; // loop thread only
 
-  std::mutex mutex_; // guards queued_, running_, stopping_
+  std::mutex mutex_; // guards queued_, calls_, running_, stopping_
   std::vector<broker::Outgoing> queued_;
-  bool running_ = false;  // the loop accepts messages
-  bool stopping_ = false; // the destructor asked the loop to end
+  std::vector<std::function<void()>> calls_; // to run on the loop, in order
+  bool running_ = false;                     // the loop accepts messages
+  bool stopping_ = false;                    // the destructor asked the loop to end
 
   std::thread thread_; // last: starts after everything above exists
 };

@@ -7,11 +7,15 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstring>
 #include <future>
+#include <map>
+#include <mutex>
 #include <random>
 
 #include "broker_thread.hpp"
+#include "celeriac/broker/topology.hpp"
 #include "client_database.hpp"
 #include "client_messages.hpp"
 
@@ -97,6 +101,8 @@ class Client::Impl {
   std::vector<JobId> enqueue(std::span<const EnqueueRequest> requests, bool name_index);
   store::JobRecord wait(JobId id, Duration timeout);
   RevokeOutcome revoke(JobId id, const RevokeOptions& options);
+  std::vector<ControlReply> control(const std::string& method, nlohmann::json arguments,
+                                    const ControlOptions& options);
 
   const Config config_;
   const ClientOptions options_;
@@ -113,8 +119,101 @@ class Client::Impl {
   void await_confirms(const std::vector<Job>& jobs,
                       std::vector<std::future<broker::PublishResult>>& futures) const;
 
+  // Answers to control commands: the private reply queue and what came back,
+  // by ticket. Written on the loop thread, read by callers.
+  struct Replies {
+    std::mutex mutex;
+    std::condition_variable arrived;
+    std::string queue; // empty until the broker declared it
+    std::map<std::string, std::vector<ControlReply>> by_ticket; // tickets being waited for
+  };
+  std::string reply_queue();
+
+  std::mutex replies_mutex_; // guards the creation of replies_
+  std::shared_ptr<Replies> replies_;
+
   std::unique_ptr<BrokerThread> broker_; // last: stopped first
 };
+
+// Declares the reply queue on first use and returns its current name.
+std::string Client::Impl::reply_queue() {
+  std::shared_ptr<Replies> replies;
+  {
+    std::lock_guard lock(replies_mutex_);
+    if (!replies_) {
+      replies_ = std::make_shared<Replies>();
+      broker::PrivateQueue queue;
+      queue.on_ready = [r = replies_](const std::string& name) {
+        std::lock_guard held(r->mutex);
+        r->queue = name;
+        r->arrived.notify_all();
+      };
+      queue.on_message = [r = replies_](broker::InboundMessage&& message) {
+        ControlReply reply;
+        try {
+          reply = decode_control_reply(message.message.body);
+        } catch (const DecodeError& e) {
+          spdlog::warn("client: control reply ignored: {}", e.what());
+          return;
+        }
+        std::lock_guard held(r->mutex);
+        const auto waiting = r->by_ticket.find(reply.ticket);
+        if (waiting == r->by_ticket.end()) return; // late: its asker gave up
+        waiting->second.push_back(std::move(reply));
+        r->arrived.notify_all();
+      };
+      if (!broker_->listen(std::move(queue))) throw InfrastructureError("the client is stopped");
+    }
+    replies = replies_;
+  }
+  std::unique_lock lock(replies->mutex);
+  if (!replies->arrived.wait_for(lock, options_.connect_timeout,
+                                 [&] { return !replies->queue.empty(); }))
+    throw InfrastructureError(fmt::format("no reply queue from the broker within {}",
+                                          format_duration(options_.connect_timeout)));
+  return replies->queue;
+}
+
+std::vector<ControlReply> Client::Impl::control(const std::string& method, nlohmann::json arguments,
+                                                const ControlOptions& options) {
+  if (method.empty()) throw InvalidInput("method", "empty");
+  if (!arguments.is_object()) throw InvalidInput("arguments", "must be a JSON object");
+  ControlRequest request;
+  request.method = method;
+  request.arguments = std::move(arguments);
+  if (!options.destination.empty()) request.destination = options.destination;
+  request.ticket = new_job_id().str();
+  const bool answers = options.reply_timeout > std::chrono::milliseconds::zero();
+  if (answers) {
+    request.reply_to = ControlReplyTo{"", reply_queue()};
+    std::lock_guard lock(replies_->mutex);
+    replies_->by_ticket[request.ticket];
+  }
+  std::vector<broker::Outgoing> message(1);
+  message[0].exchange = std::string(broker::kControlExchange);
+  message[0].mandatory = false; // no worker listening is not an error
+  message[0].message.properties.delivery_mode = 1;
+  message[0].message.body = encode_control(request);
+  auto futures = broker_->publish(std::move(message));
+  const auto sent = await_confirm(futures[0], SteadyClock::now() + options_.publish_timeout,
+                                  options_.publish_timeout);
+  std::vector<ControlReply> collected;
+  if (answers) {
+    std::unique_lock lock(replies_->mutex);
+    auto& got = replies_->by_ticket[request.ticket];
+    if (sent.status == broker::PublishStatus::Confirmed) {
+      const std::size_t expected = options.destination.size();
+      replies_->arrived.wait_for(lock, options.reply_timeout,
+                                 [&] { return expected > 0 && got.size() >= expected; });
+    }
+    collected = std::move(got);
+    replies_->by_ticket.erase(request.ticket);
+  }
+  if (sent.status != broker::PublishStatus::Confirmed)
+    throw InfrastructureError(fmt::format("control command {} not sent: {} {}", method,
+                                          broker::to_string(sent.status), sent.detail));
+  return collected;
+}
 
 Client::Impl::Prepared Client::Impl::prepare(const EnqueueRequest& request, Timestamp now) const {
   const TaskConfig task = config_.task(request.task);
@@ -132,6 +231,7 @@ Client::Impl::Prepared Client::Impl::prepare(const EnqueueRequest& request, Time
         "queue", fmt::format("'{}' is not a configured queue (configured: {})", job.queue, names));
   }
   job.origin = origin_;
+  job.sent_at = now; // the worker's queue-wait metric counts from here
   auto message = client_detail::job_message(job, now, config_.broker.max_body_bytes);
   return {std::move(job), std::move(message)};
 }
@@ -256,6 +356,11 @@ store::JobRecord Client::wait(JobId id, Duration timeout) {
 
 RevokeOutcome Client::revoke(JobId id, const RevokeOptions& options) {
   return impl_->revoke(id, options);
+}
+
+std::vector<ControlReply> Client::control(const std::string& method, nlohmann::json arguments,
+                                          const ControlOptions& options) {
+  return impl_->control(method, std::move(arguments), options);
 }
 
 const Config& Client::config() const {

@@ -1,5 +1,7 @@
 #include "client_messages.hpp"
 
+#include "celeriac/core/control.hpp"
+
 #include <fmt/format.h>
 
 #include "celeriac/broker/broker_config.hpp"
@@ -49,10 +51,10 @@ broker::Outgoing revoke_message(JobId id, bool terminate) {
   out.exchange = std::string(broker::kControlExchange);
   out.mandatory = false; // no worker listening is not an error
   out.message.properties.delivery_mode = 1;
-  out.message.body =
-      nlohmann::json{{"method", "revoke"},
-                     {"arguments", {{"task_id", id.str()}, {"terminate", terminate}}}}
-          .dump();
+  ControlRequest request;
+  request.method = "revoke";
+  request.arguments = {{"task_id", id.str()}, {"terminate", terminate}};
+  out.message.body = encode_control(request);
   return out;
 }
 

@@ -122,6 +122,8 @@ const auto kFields = std::to_array<Field>({
      return store_host_port(c.worker.http, v); }},
   {"worker.log_format", FieldType::String, 0, 0, [](Config& c, const FieldValue& v) {
      return store_choice(c.worker.log_format, v, {LogFormat::Text, LogFormat::Json}); }},
+  {"worker.events", FieldType::Bool, 0, 0, [](Config& c, const FieldValue& v) -> Reason {
+     c.worker.events = std::get<bool>(v); return std::nullopt; }},
   {"scheduler.http", FieldType::String, 0, 0, [](Config& c, const FieldValue& v) {
      return store_host_port(c.scheduler.http, v); }},
   {"scheduler.lock_key", FieldType::Integer, kInt64Min, kInt64Max, [](Config& c, const FieldValue& v) -> Reason {

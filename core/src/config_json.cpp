@@ -177,7 +177,8 @@ json worker_json(const WorkerConfig& worker) {
           {"max_memory_per_child", worker.max_memory_per_child},
           {"shutdown_timeout", format_duration(worker.shutdown_timeout)},
           {"http", optional(worker.http)},
-          {"log_format", to_string(worker.log_format)}};
+          {"log_format", to_string(worker.log_format)},
+          {"events", worker.events}};
 }
 
 json pools_json(const std::vector<PoolConfig>& pools) {

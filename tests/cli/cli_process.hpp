@@ -75,6 +75,8 @@ class CliProcess {
 
   // Reads both pipes until the child closes them, then reaps it. A child
   // still running after TIMEOUT is killed and the test fails.
+  pid_t pid() const { return pid_; }
+
   // Sends SIG to the running binary (a daemon's SIGTERM).
   void signal(int sig) {
     if (pid_ > 0) kill(pid_, sig);

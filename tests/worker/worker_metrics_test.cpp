@@ -38,6 +38,9 @@ TEST_CASE("the metrics text parses line by line and histograms add up") {
   m.job_finished("demo.add", JobState::Success, 0.2);
   m.job_finished("demo.add", JobState::Success, 400); // past the last bucket
   m.job_finished("odd\"name\\", JobState::Failure, 1);
+  m.job_waited("high", 0.02);
+  m.job_waited("high", 2);
+  m.job_waited("low", -0.5); // a sender's clock ahead of ours: counted as no wait
   WorkerGauges g;
   g.inflight = 3;
   g.pool_busy_ratio = 0.75;
@@ -68,6 +71,12 @@ TEST_CASE("the metrics text parses line by line and histograms add up") {
   CHECK(has_line(text, "celeriac_pool_busy_ratio 0.75"));
   CHECK(has_line(text, "celeriac_store_pending 12"));
   CHECK(has_line(text, "# TYPE celeriac_task_duration_seconds histogram"));
+  CHECK(has_line(text, "# TYPE celeriac_task_wait_seconds histogram"));
+  CHECK(has_line(text, R"(celeriac_task_wait_seconds_bucket{queue="high",le="0.025"} 1)"));
+  CHECK(has_line(text, R"(celeriac_task_wait_seconds_bucket{queue="high",le="2.5"} 2)"));
+  CHECK(has_line(text, R"(celeriac_task_wait_seconds_count{queue="high"} 2)"));
+  CHECK(has_line(text, R"(celeriac_task_wait_seconds_bucket{queue="low",le="0.005"} 1)"));
+  CHECK(has_line(text, R"(celeriac_task_wait_seconds_sum{queue="low"} 0)"));
 }
 
 TEST_CASE("health: 503 reasons for draining, a lost broker and a refused queue") {

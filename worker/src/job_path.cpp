@@ -79,6 +79,7 @@ JobPath::JobPath(broker::JobBroker& broker, StateRecorder& recorder, TaskRunner&
       options_(std::move(options)) {}
 
 void JobPath::handle(broker::Delivery&& delivery) {
+  if (stopping_) return requeue_unstarted(std::move(delivery));
   if (!delivery.job) return reject_undecodable(std::move(delivery));
   const Job& job = *delivery.job;
   const Timestamp now = options_.clock();
@@ -102,6 +103,10 @@ void JobPath::handle(broker::Delivery&& delivery) {
     spdlog::debug("worker: job {} is due at {}; holding it", job.id.str(),
                   format_iso8601(*job.eta));
     return send_back_for_eta(std::move(delivery), *job.eta - now);
+  }
+  if (const auto rate = limiter_.effective(job.task, definition->defaults.rate_limit)) {
+    const Duration wait = limiter_.reserve(job.task, *rate, now);
+    if (wait > Duration::zero()) return hold_for_rate(std::move(delivery), *definition, wait);
   }
   if (job.retries > 0 || delivery.redelivered) {
     spdlog::debug("worker: job {} ({}, retries {}{}) starts", job.id.str(), job.task, job.retries,
@@ -146,8 +151,30 @@ void JobPath::send_back_for_eta(broker::Delivery&& delivery, Duration wait) {
                           settlement->on_publish(settlement));
 }
 
+// The job keeps its place in the prefetch window meanwhile; other tasks run on.
+void JobPath::hold_for_rate(broker::Delivery&& delivery, const TaskDefinition& definition,
+                            Duration wait) {
+  ++counters_.rate_limited;
+  spdlog::debug("worker: job {} ({}) waits {} ms for its rate limit", delivery.job->id.str(),
+                delivery.job->task,
+                std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
+  auto held = std::make_shared<broker::Delivery>(std::move(delivery));
+  options_.defer(wait, [this, held, &definition] {
+    if (stopping_) return requeue_unstarted(std::move(*held));
+    if (revoked_.contains(held->job->id))
+      return settle_revoked(std::move(*held), "Revoked", "revoked");
+    start(std::move(*held), definition);
+  });
+}
+
+void JobPath::requeue_unstarted(broker::Delivery&& delivery) {
+  ++counters_.requeued;
+  broker_.reject(delivery, true);
+}
+
 void JobPath::start(broker::Delivery&& delivery, const TaskDefinition& definition) {
   ++counters_.received;
+  if (options_.on_received) options_.on_received(*delivery.job);
   auto held = std::make_shared<broker::Delivery>(std::move(delivery));
   store::JobChange received =
       store::received_change(*held->job, options_.clock(), options_.worker_name);
@@ -173,6 +200,7 @@ void JobPath::start(broker::Delivery&& delivery, const TaskDefinition& definitio
 void JobPath::run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
   ++counters_.running;
   recorder_.record(change(*held->job, JobState::Started), {});
+  if (options_.on_started) options_.on_started(*held->job);
   const auto started = std::chrono::steady_clock::now();
   runner_.run(*held->job, definition, [this, held, &definition, started](TaskOutcome outcome) {
     --counters_.running;
@@ -197,11 +225,20 @@ void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefin
                      const TaskOutcome& outcome, double seconds) {
   const Job job = *delivery->job;
   if (revoked_.contains(job.id)) { // revoked while it ran (terminate kills it): no retry
-    if (options_.on_finished) options_.on_finished(job, JobState::Revoked, seconds);
+    if (options_.on_finished)
+      options_.on_finished(job, JobFinished{JobState::Revoked, seconds, nullptr, "revoked"});
     return settle_revoked(std::move(*delivery), "Revoked", "revoked while running");
   }
   const OutcomePlan plan = plan_outcome(job, outcome, definition.defaults.retry, options_.random);
-  if (options_.on_finished) options_.on_finished(job, plan.state, seconds);
+  if (options_.on_finished) {
+    JobFinished finished;
+    finished.state = plan.state;
+    finished.seconds = seconds;
+    if (plan.result) finished.result = &*plan.result;
+    if (plan.state != JobState::Success)
+      finished.error = plan.error_type + ": " + plan.error_message;
+    options_.on_finished(job, finished);
+  }
   store::JobChange recorded = change(job, plan.state);
   recorded.result = plan.result;
   recorded.max_retries = definition.defaults.retry.max_retries;
@@ -216,7 +253,8 @@ void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefin
                   std::chrono::duration_cast<std::chrono::milliseconds>(*plan.retry_delay).count());
     Job next = job;
     next.retries += 1;
-    next.eta = options_.clock() + *plan.retry_delay;
+    next.sent_at = options_.clock();
+    next.eta = *next.sent_at + *plan.retry_delay;
     // Under a second the delay levels have nothing to add: the job goes
     // straight back to its queue and its eta holds it (send_back_for_eta).
     if (*plan.retry_delay < kLocalEtaLimit) {

@@ -10,9 +10,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "celeriac/broker/topology.hpp"
+#include "celeriac/core/control.hpp"
+#include "celeriac/core/rate_limit.hpp"
 #include "celeriac/worker/process_pool.hpp"
+#include "celeriac/worker/task_events.hpp"
 #include "celeriac/worker/thread_pool.hpp"
 #include "celeriac/worker/worker_metrics.hpp"
+#include "deferred_calls.hpp"
 #include "worker_http.hpp"
 #include "worker_presence.hpp"
 
@@ -20,6 +25,7 @@ namespace celeriac::worker {
 namespace {
 
 constexpr auto kStoreFlushGrace = std::chrono::seconds(10);
+constexpr int kTicksPerHeartbeat = 40; // the 50 ms tick: an event heartbeat every 2 s
 
 Timestamp system_now() {
   return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
@@ -35,27 +41,6 @@ class WriterRecorder final : public StateRecorder {
  private:
   store::StoreWriter& writer_;
 };
-
-// A one-shot timer running FN on the loop; frees itself.
-void defer_on(uv_loop_t* loop, Duration delay, std::function<void()> fn) {
-  struct Deferred {
-    uv_timer_t timer;
-    std::function<void()> fn;
-  };
-  auto* d = new Deferred{{}, std::move(fn)};
-  uv_timer_init(loop, &d->timer);
-  d->timer.data = d;
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(delay).count();
-  uv_timer_start(
-      &d->timer,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Deferred*>(t->data);
-        self->fn();
-        uv_close(reinterpret_cast<uv_handle_t*>(t),
-                 [](uv_handle_t* h) { delete static_cast<Deferred*>(h->data); });
-      },
-      static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)), 0);
-}
 
 template <typename Handle>
 void close_handle(Handle* handle) {
@@ -73,6 +58,7 @@ class Worker::Runtime {
         broker_(loop, owner.options_.broker),
         writer_(loop, owner.options_.store),
         recorder_(writer_),
+        deferred_(loop),
         runner_(make_pool()),
         path_(broker_, recorder_, *runner_, owner.registry_, path_options()) {
     uv_async_init(loop, &wake_, [](uv_async_t* a) { static_cast<Runtime*>(a->data)->on_wake(); });
@@ -89,6 +75,12 @@ class Worker::Runtime {
     if (processes_ != nullptr) processes_->start(); // throws when the child binary cannot start
     writer_.start();
     broker_.start(); // throws InfrastructureError when the broker cannot be reached
+    listen_for_control();
+    if (owner_.options_.events) {
+      events_ = std::make_unique<TaskEvents>(
+          broker_, EventSource{owner_.options_.name, static_cast<int>(::getpid())}, system_now);
+      events_->worker("worker-online", 0, 0);
+    }
     if (owner_.options_.http) {
       http_ = std::make_unique<detail::WorkerHttp>(metrics_, *owner_.options_.http);
       std::lock_guard lock(owner_.mutex_);
@@ -147,15 +139,116 @@ class Worker::Runtime {
           static_cast<std::int64_t>(c.failed));
     };
     p.on_revoked = [this](const std::vector<store::RevokedJob>& revoked) {
-      for (const auto& r : revoked) {
-        spdlog::debug("worker: job {} is revoked{}", r.id.str(), r.terminate ? " (terminate)" : "");
-        path_.revoke(r.id);
-        if (r.terminate && processes_ != nullptr && processes_->terminate(r.id))
-          spdlog::warn("worker: job {} revoked with terminate: its pool child was killed",
-                       r.id.str());
-      }
+      for (const auto& r : revoked)
+        apply_revoke(r.id, r.terminate);
     };
     return p;
+  }
+
+  // Returns whether a running job was stopped (terminate).
+  bool apply_revoke(const JobId& id, bool terminate) {
+    spdlog::debug("worker: job {} is revoked{}", id.str(), terminate ? " (terminate)" : "");
+    path_.revoke(id);
+    if (!terminate) return false;
+    if (processes_ != nullptr && processes_->terminate(id)) {
+      spdlog::warn("worker: job {} revoked with terminate: its pool child was killed", id.str());
+      return true;
+    }
+    return threads_ != nullptr && threads_->cancel(id); // cooperative: a thread cannot be killed
+  }
+
+  // The control exchange: a private queue bound to celeriac.control.
+  void listen_for_control() {
+    broker::PrivateQueue control;
+    control.bind_exchange = std::string(broker::kControlExchange);
+    control.on_ready = [](const std::string& name) {
+      spdlog::debug("worker: control commands arrive on {}", name);
+    };
+    control.on_message = [this](broker::InboundMessage&& message) {
+      on_control(message.message.body);
+    };
+    broker_.listen(std::move(control));
+  }
+
+  void on_control(const std::string& body) {
+    ControlRequest request;
+    try {
+      request = decode_control(body);
+    } catch (const DecodeError& e) {
+      spdlog::warn("worker: control message ignored: {}", e.what());
+      return;
+    }
+    if (!addressed_to(request, owner_.options_.name)) return;
+    nlohmann::json reply;
+    try {
+      reply = run_control(request);
+    } catch (const InvalidInput& e) {
+      spdlog::warn("worker: control command {} refused: {}", request.method, e.what());
+      reply = {{"error", e.what()}};
+    }
+    if (!request.reply_to) return;
+    broker::Outgoing out;
+    out.exchange = request.reply_to->exchange;
+    out.routing_key = request.reply_to->routing_key;
+    out.mandatory = false; // the asker may have stopped waiting
+    out.message.properties.delivery_mode = 1;
+    out.message.body = encode_control_reply({owner_.options_.name, request.ticket, reply});
+    broker_.publish(std::move(out));
+  }
+
+  nlohmann::json run_control(const ControlRequest& request) {
+    const nlohmann::json& args = request.arguments;
+    if (request.method == "ping") return {{"ok", "pong"}};
+    if (request.method == "shutdown") {
+      spdlog::warn("worker: shutdown asked for on the control exchange");
+      begin_shutdown(false);
+      return {{"ok", "shutting down"}};
+    }
+    if (request.method == "revoke") return control_revoke(args);
+    if (request.method == "rate_limit") return control_rate_limit(args);
+    throw InvalidInput("method", fmt::format("unknown control command '{}'", request.method));
+  }
+
+  nlohmann::json control_revoke(const nlohmann::json& args) {
+    const auto ids = args.find("task_id");
+    if (ids == args.end()) throw InvalidInput("arguments.task_id", "missing");
+    std::vector<JobId> parsed;
+    for (const auto& id : ids->is_array() ? *ids : nlohmann::json::array({*ids})) {
+      const auto job = id.is_string() ? JobId::parse(id.get<std::string>()) : std::nullopt;
+      if (!job) throw InvalidInput("arguments.task_id", "must be a job id or a list of them");
+      parsed.push_back(*job);
+    }
+    const auto terminate = args.find("terminate");
+    const bool kill = terminate != args.end() && terminate->is_boolean() && terminate->get<bool>();
+    std::size_t stopped = 0;
+    for (const JobId& id : parsed)
+      stopped += apply_revoke(id, kill) ? 1 : 0;
+    return {{"ok", fmt::format("{} revoked, {} running stopped", parsed.size(), stopped)}};
+  }
+
+  nlohmann::json control_rate_limit(const nlohmann::json& args) {
+    const auto task = args.find("task_name");
+    if (task == args.end() || !task->is_string())
+      throw InvalidInput("arguments.task_name", "missing: the task to limit");
+    const std::string name = task->get<std::string>();
+    if (owner_.registry_.find(name) == nullptr)
+      throw InvalidInput("arguments.task_name", fmt::format("no task '{}' on this worker", name));
+    const auto rate = args.find("rate_limit");
+    std::string text = "0";
+    if (rate != args.end() && rate->is_string()) text = rate->get<std::string>();
+    if (rate != args.end() && rate->is_number()) text = rate->dump();
+    if (text == "0" || text == "0.0" || (rate != args.end() && rate->is_null())) {
+      path_.set_rate_limit(name, std::nullopt);
+      spdlog::info("worker: rate limit of {} lifted", name);
+      return {{"ok", fmt::format("rate limit of {} lifted", name)}};
+    }
+    const auto parsed = parse_rate_limit(text);
+    if (!parsed)
+      throw InvalidInput("arguments.rate_limit",
+                         fmt::format("'{}' is not a rate such as 10/s, 100/m or 1000/h", text));
+    path_.set_rate_limit(name, parsed);
+    spdlog::info("worker: rate limit of {} set to {}", name, text);
+    return {{"ok", fmt::format("rate limit of {} set to {}", name, text)}};
   }
 
   std::unique_ptr<TaskRunner> make_pool() {
@@ -181,11 +274,42 @@ class Worker::Runtime {
     o.worker_name = owner_.options_.name;
     o.clock = system_now;
     o.random = [this] { return std::uniform_real_distribution<double>(0, 1)(rng_); };
-    o.defer = [this](Duration d, std::function<void()> fn) { defer_on(loop_, d, std::move(fn)); };
-    o.on_finished = [this](const Job& job, JobState state, double seconds) {
-      metrics_.job_finished(job.task, state, seconds);
+    o.defer = [this](Duration d, std::function<void()> fn) { deferred_.after(d, std::move(fn)); };
+    o.on_received = [this](const Job& job) {
+      if (events_) events_->received(job);
+    };
+    o.on_started = [this](const Job& job) { job_started(job); };
+    o.on_finished = [this](const Job& job, const JobFinished& finished) {
+      metrics_.job_finished(job.task, finished.state, finished.seconds);
+      if (events_) job_event(job, finished);
     };
     return o;
+  }
+
+  // The queue wait counts from the send, or from the eta when it was due later.
+  void job_started(const Job& job) {
+    if (job.sent_at) {
+      const Timestamp due = std::max(*job.sent_at, job.eta.value_or(*job.sent_at));
+      metrics_.job_waited(job.queue, std::chrono::duration<double>(system_now() - due).count());
+    }
+    if (events_) events_->started(job);
+  }
+
+  void job_event(const Job& job, const JobFinished& finished) {
+    switch (finished.state) {
+      case JobState::Success:
+        events_->succeeded(job, finished.result ? *finished.result : nlohmann::json(),
+                           finished.seconds);
+        break;
+      case JobState::Retry:
+        events_->retried(job, finished.error);
+        break;
+      case JobState::Revoked:
+        events_->revoked(job, true, false);
+        break;
+      default:
+        events_->failed(job, finished.error);
+    }
   }
 
   void on_delivery(broker::Delivery&& delivery) {
@@ -233,6 +357,7 @@ class Worker::Runtime {
     }
     if (draining_) return;
     draining_ = true;
+    path_.stop_starting(); // held jobs (eta, rate limit) go back as their timers fire
     if (http_) metrics_.set_gauges(gauges()); // /healthz says 503 from now on
     drain_deadline_ = std::chrono::steady_clock::now() + owner_.options_.shutdown_timeout;
     spdlog::info(
@@ -241,12 +366,18 @@ class Worker::Runtime {
         path_.counters().running);
   }
 
+  void heartbeat(const std::string& type) {
+    const JobPathCounters c = path_.counters();
+    events_->worker(type, c.running, c.succeeded + c.failed + c.revoked);
+  }
+
   void on_tick() {
     {
       std::lock_guard lock(owner_.mutex_);
       owner_.counters_ = path_.counters();
     }
     if (http_) metrics_.set_gauges(gauges()); // only /metrics and /healthz read them
+    if (events_ && ++ticks_ % kTicksPerHeartbeat == 0) heartbeat("worker-heartbeat");
     if (!draining_ || finishing_) return;
     if (path_.counters().running == 0) return finish();
     if (std::chrono::steady_clock::now() >= drain_deadline_) begin_shutdown(true);
@@ -259,6 +390,8 @@ class Worker::Runtime {
     if (finishing_) return;
     finishing_ = true;
     uv_timer_stop(&tick_);
+    deferred_.cancel_all(); // held deliveries stay unacked: the broker requeues them
+    if (events_) heartbeat("worker-offline");
     if (presence_) presence_->stop(); // removes this worker's row
     if (threads_ != nullptr) threads_->close();
     if (processes_ != nullptr) processes_->close();
@@ -282,11 +415,13 @@ class Worker::Runtime {
   broker::Broker broker_;
   store::StoreWriter writer_;
   WriterRecorder recorder_;
+  detail::DeferredCalls deferred_;   // before path_, which defers onto it
   ThreadPool* threads_ = nullptr;    // the pool, when it is threads
   ProcessPool* processes_ = nullptr; // the pool, when it is processes
   std::unique_ptr<TaskRunner> runner_;
   JobPath path_;
   std::unique_ptr<detail::WorkerPresence> presence_;
+  std::unique_ptr<TaskEvents> events_; // with WorkerOptions::events (-E)
   WorkerMetrics metrics_;
   std::unique_ptr<detail::WorkerHttp> http_; // after metrics_: it reads them until it stops
   std::mt19937_64 rng_{std::random_device{}()};
@@ -296,6 +431,7 @@ class Worker::Runtime {
   bool draining_ = false;
   bool cold_ = false;
   bool finishing_ = false;
+  std::uint64_t ticks_ = 0;
   std::chrono::steady_clock::time_point drain_deadline_{};
 };
 

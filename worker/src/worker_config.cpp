@@ -22,6 +22,7 @@ WorkerOptions worker_options(const Config& config) {
   o.max_memory_per_child = w.max_memory_per_child;
   o.shutdown_timeout = w.shutdown_timeout;
   o.http = w.http;
+  o.events = w.events;
   return o;
 }
 

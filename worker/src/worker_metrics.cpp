@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace celeriac::worker {
 namespace {
 
@@ -31,19 +33,41 @@ const std::vector<double>& WorkerMetrics::duration_buckets() {
   return buckets;
 }
 
-void WorkerMetrics::job_finished(const std::string& task, JobState state, double seconds) {
-  const auto& bounds = duration_buckets();
-  std::lock_guard lock(mutex_);
-  Histogram& h = durations_[{task, std::string(to_string(state))}];
-  if (h.buckets.empty()) h.buckets.assign(bounds.size(), 0);
+const std::vector<double>& WorkerMetrics::wait_buckets() {
+  static const std::vector<double> buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                              2.5,   5,    10,    30,   60,  300,  900, 3600};
+  return buckets;
+}
+
+void WorkerMetrics::Histogram::observe(const std::vector<double>& bounds, double value) {
+  if (buckets.empty()) buckets.assign(bounds.size(), 0);
+  const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), value);
+  if (bucket != bounds.end()) ++buckets[static_cast<std::size_t>(bucket - bounds.begin())];
+  sum += value;
+  ++count;
+}
+
+void WorkerMetrics::Histogram::render(std::string& out, const std::string& name,
+                                      const std::string& labels,
+                                      const std::vector<double>& bounds) const {
+  std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < bounds.size(); ++i) {
-    if (seconds <= bounds[i]) {
-      ++h.buckets[i];
-      break;
-    }
+    cumulative += buckets[i];
+    out += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, labels, bounds[i], cumulative);
   }
-  h.sum += seconds;
-  ++h.count;
+  out += fmt::format("{}_bucket{{{},le=\"+Inf\"}} {}\n", name, labels, count);
+  out += fmt::format("{}_sum{{{}}} {}\n", name, labels, sum);
+  out += fmt::format("{}_count{{{}}} {}\n", name, labels, count);
+}
+
+void WorkerMetrics::job_finished(const std::string& task, JobState state, double seconds) {
+  std::lock_guard lock(mutex_);
+  durations_[{task, std::string(to_string(state))}].observe(duration_buckets(), seconds);
+}
+
+void WorkerMetrics::job_waited(const std::string& queue, double seconds) {
+  std::lock_guard lock(mutex_);
+  waits_[queue].observe(wait_buckets(), std::max(seconds, 0.0));
 }
 
 void WorkerMetrics::set_gauges(WorkerGauges gauges) {
@@ -52,7 +76,6 @@ void WorkerMetrics::set_gauges(WorkerGauges gauges) {
 }
 
 std::string WorkerMetrics::prometheus_text() const {
-  const auto& bounds = duration_buckets();
   std::lock_guard lock(mutex_);
   std::string out =
       "# HELP celeriac_tasks_total Jobs that reached an outcome, by task and state.\n"
@@ -65,19 +88,16 @@ std::string WorkerMetrics::prometheus_text() const {
       "# HELP celeriac_task_duration_seconds Time from a job's start to its outcome.\n"
       "# TYPE celeriac_task_duration_seconds histogram\n";
   for (const auto& [key, h] : durations_) {
-    const std::string labels =
-        fmt::format("task=\"{}\",state=\"{}\"", label(key.first), key.second);
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < bounds.size(); ++i) {
-      cumulative += h.buckets[i];
-      out += fmt::format("celeriac_task_duration_seconds_bucket{{{},le=\"{}\"}} {}\n", labels,
-                         bounds[i], cumulative);
-    }
-    out += fmt::format("celeriac_task_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n", labels,
-                       h.count);
-    out += fmt::format("celeriac_task_duration_seconds_sum{{{}}} {}\n", labels, h.sum);
-    out += fmt::format("celeriac_task_duration_seconds_count{{{}}} {}\n", labels, h.count);
+    h.render(out, "celeriac_task_duration_seconds",
+             fmt::format("task=\"{}\",state=\"{}\"", label(key.first), key.second),
+             duration_buckets());
   }
+  out +=
+      "# HELP celeriac_task_wait_seconds Time from a job's send (or its eta) to its start.\n"
+      "# TYPE celeriac_task_wait_seconds histogram\n";
+  for (const auto& [queue, h] : waits_)
+    h.render(out, "celeriac_task_wait_seconds", fmt::format("queue=\"{}\"", label(queue)),
+             wait_buckets());
   gauge(out, "celeriac_worker_inflight", "gauge", "Jobs handed to the pool and not finished.",
         static_cast<double>(gauges_.inflight));
   gauge(out, "celeriac_pool_busy_ratio", "gauge", "Busy pool slots over the pool size.",

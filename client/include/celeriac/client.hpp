@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "celeriac/core/config.hpp"
+#include "celeriac/core/control.hpp"
 #include "celeriac/core/enqueue_options.hpp"
 #include "celeriac/core/error.hpp"
 #include "celeriac/core/job_id.hpp"
@@ -82,6 +83,15 @@ struct RevokeOutcome {
   // Whether the broker confirmed the control message that tells running
   // workers; the revoke is recorded in the database either way.
   bool broadcast = false;
+};
+
+struct ControlOptions {
+  // The workers addressed, by name ("host:pid", as `celeriac inspect workers`
+  // lists them); empty: every worker.
+  std::vector<std::string> destination;
+  // How long answers are collected (less when every destination answered);
+  // zero: the command is only sent.
+  std::chrono::milliseconds reply_timeout{1000};
 };
 
 // The broker did not take a message: it nacked it, returned it as unroutable,
@@ -172,6 +182,15 @@ class Client {
   RevokeOutcome revoke(JobId id, const RevokeOptions& options = {});
 
   // The configuration the client was built from.
+  // Broadcasts a control command to the workers on the celeriac.control
+  // exchange (core/control.hpp: "ping", "shutdown", "revoke",
+  // "rate_limit") and returns the answers that arrived within
+  // options.reply_timeout, one per worker that answered. Throws
+  // InfrastructureError when the broker does not confirm the command.
+  std::vector<ControlReply> control(const std::string& method,
+                                    nlohmann::json arguments = nlohmann::json::object(),
+                                    const ControlOptions& options = {});
+
   const Config& config() const;
 
  private:

@@ -49,12 +49,14 @@ struct BrokerOptions {
 
 // A queue of this connection alone: exclusive, auto-deleted, named by the
 // broker, consumed without acks (what it carries is advisory: control
-// commands and their replies). Bound to `bind_exchange` with an empty routing
-// key, unless that is empty: then it is addressed by its name through the
-// default exchange (a reply queue). It is declared anew on every connect, with
+// commands and their replies). Bound to `bind_exchange` with `binding_key`
+// ("#": everything a topic exchange carries; a fanout ignores it), unless
+// that is empty: then it is addressed by its name through the default
+// exchange (a reply queue). It is declared anew on every connect, with
 // a new name, which `on_ready` is told each time.
 struct PrivateQueue {
   std::string bind_exchange;
+  std::string binding_key = "#";
   std::function<void(const std::string& name)> on_ready;
   std::function<void(InboundMessage&&)> on_message;
 };

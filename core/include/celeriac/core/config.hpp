@@ -139,6 +139,7 @@ struct WorkerConfig {
   Duration shutdown_timeout = std::chrono::seconds(60); // grace period of a warm shutdown
   std::optional<std::string> http;                      // "host:port" for /healthz and /metrics
   LogFormat log_format = LogFormat::Text;
+  bool events = false; // Celery task events on celeryev (-E)
   bool operator==(const WorkerConfig&) const = default;
 };
 

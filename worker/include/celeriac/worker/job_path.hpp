@@ -6,6 +6,7 @@
 //   expired / revoked          -> REVOKED -> ack
 //   eta in the future          -> back to the delay topology (a local timer
 //                                 under 1 s) -> ack once that is confirmed
+//   over the task's rate limit -> held on a timer until its slot (RateLimiter)
 //   redelivered too often      -> (past the task's max_redeliveries, counted
 //                                 by the store) FAILURE WorkerLost + dead letter
 //   otherwise                  -> RECEIVED, STARTED, run, then by the plan:
@@ -27,6 +28,7 @@
 
 #include "celeriac/broker/job_broker.hpp"
 #include "celeriac/store/store_writer.hpp"
+#include "celeriac/worker/rate_limiter.hpp"
 #include "celeriac/worker/task.hpp"
 #include "celeriac/worker/task_outcome.hpp"
 
@@ -47,19 +49,30 @@ class TaskRunner {
                    std::function<void(TaskOutcome)> done) = 0;
 };
 
+// What became of a job that ran.
+struct JobFinished {
+  JobState state = JobState::Success;
+  double seconds = 0;                     // from its start to its outcome
+  const nlohmann::json* result = nullptr; // SUCCESS: the return value
+  std::string error;                      // otherwise: "<type>: <message>"
+};
+
 struct JobPathOptions {
   std::string worker_name;          // "hostname:pid", recorded with each job
   std::function<Timestamp()> clock; // now
   UniformRandom random;             // jitter of retry delays
   // Runs FN on the loop after DELAY (a uv_timer in the daemon).
   std::function<void(Duration delay, std::function<void()> fn)> defer;
-  // Told of each job that ran: the state recorded and how long it ran (metrics).
-  std::function<void(const Job& job, JobState state, double seconds)> on_finished;
+  // Told of each job as it is received, as it starts in the pool, and once
+  // it ran (metrics, events). Optional.
+  std::function<void(const Job& job)> on_received;
+  std::function<void(const Job& job)> on_started;
+  std::function<void(const Job& job, const JobFinished& finished)> on_finished;
 };
 
 struct JobPathCounters {
   std::uint64_t received = 0, succeeded = 0, retried = 0, failed = 0, revoked = 0,
-                dead_lettered = 0, requeued = 0;
+                dead_lettered = 0, requeued = 0, rate_limited = 0;
   std::uint64_t running = 0; // handed to the runner, outcome not back yet
 };
 
@@ -70,6 +83,13 @@ class JobPath {
 
   void handle(broker::Delivery&& delivery);
   void revoke(const JobId& id) { revoked_.insert(id); }
+  // Overrides TASK's rate limit (nullopt lifts it), for the jobs that arrive from now.
+  void set_rate_limit(const std::string& task, std::optional<RateLimit> rate) {
+    limiter_.set_override(task, rate);
+  }
+  // Shutdown: from now on no job starts. What arrives, or comes off a timer
+  // (an eta, a rate limit), goes back to its queue unstarted.
+  void stop_starting() { stopping_ = true; }
   const JobPathCounters& counters() const { return counters_; }
 
  private:
@@ -78,6 +98,8 @@ class JobPath {
   void reject_undecodable(broker::Delivery&& delivery);
   void settle_revoked(broker::Delivery&& delivery, const std::string& type, const std::string& why);
   void send_back_for_eta(broker::Delivery&& delivery, Duration wait);
+  void hold_for_rate(broker::Delivery&& delivery, const TaskDefinition& definition, Duration wait);
+  void requeue_unstarted(broker::Delivery&& delivery);
   void start(broker::Delivery&& delivery, const TaskDefinition& definition);
   void run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
   void fail_lost(broker::Delivery&& delivery, int redeliveries);
@@ -93,6 +115,8 @@ class JobPath {
   const TaskRegistry& registry_;
   JobPathOptions options_;
   std::set<JobId> revoked_;
+  RateLimiter limiter_;
+  bool stopping_ = false;
   JobPathCounters counters_;
 };
 

@@ -44,6 +44,7 @@ struct WorkerOptions {
   Duration shutdown_timeout = std::chrono::seconds(60);
   std::optional<std::string> http; // "host:port" for /healthz and /metrics; port 0: any free one
   std::string name;                // "hostname:pid" when empty
+  bool events = false;             // -E: Celery task events on celeryev (task_events.hpp)
 };
 
 // "hostname:pid": how a worker names itself in the store and the logs.

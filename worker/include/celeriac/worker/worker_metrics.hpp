@@ -5,6 +5,7 @@
 //
 //   celeriac_tasks_total{task,state}                 counter
 //   celeriac_task_duration_seconds{task,state}       histogram (start to outcome)
+//   celeriac_task_wait_seconds{queue}                histogram (sent, or due, to start)
 //   celeriac_worker_inflight                         gauge (jobs in the pool)
 //   celeriac_pool_busy_ratio                         gauge (busy slots / pool size)
 //   celeriac_broker_reconnects_total                 counter
@@ -41,8 +42,11 @@ class WorkerMetrics {
  public:
   // Upper bounds of the duration histogram's buckets, in seconds.
   static const std::vector<double>& duration_buckets();
+  static const std::vector<double>& wait_buckets();
 
   void job_finished(const std::string& task, JobState state, double seconds);
+  // A job of QUEUE started SECONDS after it was sent (or, with an eta, after it was due).
+  void job_waited(const std::string& queue, double seconds);
   void set_gauges(WorkerGauges gauges);
 
   std::string prometheus_text() const;
@@ -53,9 +57,13 @@ class WorkerMetrics {
     std::vector<std::uint64_t> buckets; // cumulative at render time; per bucket here
     double sum = 0;
     std::uint64_t count = 0;
+    void observe(const std::vector<double>& bounds, double value);
+    void render(std::string& out, const std::string& name, const std::string& labels,
+                const std::vector<double>& bounds) const;
   };
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, Histogram> durations_; // (task, state)
+  std::map<std::string, Histogram> waits_;                             // by queue
   WorkerGauges gauges_;
 };
 
