@@ -313,3 +313,39 @@ TEST_CASE("a retry due within a second is held by its eta on a local timer, then
   CHECK(f.recorder.changes.back().state == JobState::Success);
   CHECK(f.broker.unacked("default") == 0);
 }
+
+TEST_CASE("a rate-limited task is held on a timer per slot; other tasks run meanwhile") {
+  PathFixture f;
+  f.path->set_rate_limit("demo.add", RateLimit{2, 1s}); // one start every 500 ms
+  for (int i = 0; i < 3; ++i)
+    f.publish(f.enqueue("demo.add", {i, 1}));
+  f.publish(f.enqueue("demo.sleep", {0}));
+  f.settle();
+  CHECK(f.path->counters().succeeded == 2); // the first add, and the sleep: not limited
+  CHECK(f.path->counters().rate_limited == 2);
+  REQUIRE(f.deferred.size() == 2);
+  CHECK(f.deferred[0].first == 500ms);
+  CHECK(f.deferred[1].first == 1000ms);
+  CHECK(f.broker.unacked("default") == 2); // held: still ours, unacked
+  for (auto& [delay, fn] : f.deferred)
+    fn();
+  f.settle();
+  CHECK(f.path->counters().succeeded == 4);
+  CHECK(f.broker.unacked("default") == 0);
+}
+
+TEST_CASE("once stopping, held and new deliveries go back to their queue unstarted") {
+  PathFixture f;
+  f.path->set_rate_limit("demo.add", RateLimit{1, 1s});
+  f.publish(f.enqueue("demo.add", {1, 1}));
+  f.publish(f.enqueue("demo.add", {2, 2}));
+  f.settle();
+  REQUIRE(f.deferred.size() == 1);
+  f.path->stop_starting();
+  f.deferred[0].second(); // its slot comes: it goes back instead of starting
+  CHECK(f.path->counters().succeeded == 1);
+  CHECK(f.path->counters().requeued == 1);
+  CHECK(f.broker.unacked("default") == 0);
+  CHECK(f.broker.depth("default") == 1); // (the worker cancels its consumers: no redelivery loop)
+  CHECK(f.recorder.states().size() == 3); // RECEIVED, STARTED, SUCCESS of the first only
+}

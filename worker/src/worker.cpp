@@ -358,6 +358,11 @@ class Worker::Runtime {
     if (draining_) return;
     draining_ = true;
     path_.stop_starting(); // held jobs (eta, rate limit) go back as their timers fire
+    try {
+      broker_.consumer().cancel(); // no more deliveries; unstarted ones go back to their queue
+    } catch (const std::exception& e) { // lost connection: the broker requeues them anyway
+      spdlog::warn("worker: cancelling the consumers failed: {}", e.what());
+    }
     if (http_) metrics_.set_gauges(gauges()); // /healthz says 503 from now on
     drain_deadline_ = std::chrono::steady_clock::now() + owner_.options_.shutdown_timeout;
     spdlog::info(
