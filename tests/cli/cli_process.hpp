@@ -1,7 +1,8 @@
 // Runs the built `celeriac` binary (CELERIAC_CLI_BINARY, set by
-// tests/CMakeLists.txt) as a child process with exactly the environment a
-// test gives it, and collects its exit code, stdout and stderr. Also: a
-// scratch configuration (own queue and schema names) for each test.
+// tests/CMakeLists.txt), or another Program, as a child process with exactly
+// the environment a test gives it, and collects its exit code, stdout and
+// stderr. Also: a scratch configuration (own queue and schema names) for each
+// test.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -31,11 +32,21 @@ struct CliResult {
   std::string err;
 };
 
+// A program other than celeriac for CliProcess to run (e.g. a Celery worker).
+struct Program {
+  std::string path; // absolute: the child's PATH is not searched
+};
+
 // One run of the binary, started at construction.
 class CliProcess {
  public:
   CliProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-             const std::string& cwd = {}) {
+             const std::string& cwd = {})
+      : CliProcess(Program{CELERIAC_CLI_BINARY}, args, env, cwd) {}
+
+  CliProcess(const Program& program, const std::vector<std::string>& args,
+             const std::map<std::string, std::string>& env, const std::string& cwd = {})
+      : program_(program.path) {
     std::array<int, 2> out_pipe{};
     std::array<int, 2> err_pipe{};
     REQUIRE(pipe2(out_pipe.data(), O_CLOEXEC) == 0);
@@ -45,7 +56,7 @@ class CliProcess {
     posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
     posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
     if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-    std::vector<std::string> argv_text{CELERIAC_CLI_BINARY};
+    std::vector<std::string> argv_text{program_};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
     std::vector<std::string> env_text;
     for (const auto& [key, value] : env)
@@ -53,13 +64,13 @@ class CliProcess {
     auto argv = pointers(argv_text);
     auto envp = pointers(env_text);
     const int rc =
-        posix_spawn(&pid_, CELERIAC_CLI_BINARY, &actions, nullptr, argv.data(), envp.data());
+        posix_spawn(&pid_, program_.c_str(), &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     close(out_pipe[1]);
     close(err_pipe[1]);
     out_fd_ = out_pipe[0];
     err_fd_ = err_pipe[0];
-    REQUIRE_MESSAGE(rc == 0, "cannot start " << CELERIAC_CLI_BINARY);
+    REQUIRE_MESSAGE(rc == 0, "cannot start " << program_);
   }
 
   ~CliProcess() {
@@ -97,7 +108,7 @@ class CliProcess {
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
-    CHECK_MESSAGE(!open, "celeriac did not finish within the timeout; stderr: " << result.err);
+    CHECK_MESSAGE(!open, program_ << " did not finish within the timeout; stderr: " << result.err);
     result.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return result;
   }
@@ -123,6 +134,7 @@ class CliProcess {
     }
   }
 
+  std::string program_;
   pid_t pid_ = -1;
   int out_fd_ = -1;
   int err_fd_ = -1;
@@ -132,6 +144,12 @@ inline CliResult run_celeriac(const std::vector<std::string>& args,
                               const std::map<std::string, std::string>& env,
                               const std::string& cwd = {}) {
   return CliProcess(args, env, cwd).finish();
+}
+
+inline CliResult run_program(const Program& program, const std::vector<std::string>& args,
+                             const std::map<std::string, std::string>& env,
+                             const std::string& cwd = {}) {
+  return CliProcess(program, args, env, cwd).finish();
 }
 
 inline std::size_t line_count(const std::string& text) {
