@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,7 @@ class CliProcess {
   }
 
   ~CliProcess() {
-    if (pid_ > 0) {
+    if (pid_ > 0 && !reaped_) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
@@ -88,7 +89,17 @@ class CliProcess {
   // still running after TIMEOUT is killed and the test fails.
   // Sends SIG to the running binary (a daemon's SIGTERM).
   void signal(int sig) {
-    if (pid_ > 0) kill(pid_, sig);
+    if (pid_ > 0 && !reaped_) kill(pid_, sig);
+  }
+
+  // True once the child has exited (a daemon that gave up early); finish()
+  // still collects its output and exit code.
+  bool exited() {
+    if (pid_ <= 0 || reaped_) return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    reaped_ = status;
+    return true;
   }
 
   CliResult finish(std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
@@ -104,10 +115,11 @@ class CliProcess {
       drain(fds[1], err_fd_, result.err);
     }
     const bool open = out_fd_ >= 0 || err_fd_ >= 0;
-    if (open) kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
+    if (open && !reaped_) kill(pid_, SIGKILL);
+    int status = reaped_.value_or(0);
+    if (!reaped_) waitpid(pid_, &status, 0);
     pid_ = -1;
+    reaped_.reset();
     CHECK_MESSAGE(!open, program_ << " did not finish within the timeout; stderr: " << result.err);
     result.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return result;
@@ -136,6 +148,7 @@ class CliProcess {
 
   std::string program_;
   pid_t pid_ = -1;
+  std::optional<int> reaped_; // the wait status, once exited() has reaped the child
   int out_fd_ = -1;
   int err_fd_ = -1;
 };
