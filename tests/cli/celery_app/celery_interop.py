@@ -84,6 +84,7 @@ CASES = {
                                    soft_time_limit=20, expires=600),
     "countdown": dict(args=[20, 22], countdown=2),
     "bad_argument": dict(args=["two", 3]),
+    "custom_id": dict(args=[1, 1], task_id="report-42"),  # not a UUID: refused by celeriac
 }
 
 
