@@ -80,8 +80,8 @@ nlohmann::json job_row(const CliQueues& q, const std::string& id) {
 struct CeleryExchange {
   CliQueues& q;
   ~CeleryExchange() {
-    // A long wait without running the fixture's loop may have cost it its
-    // connection: let the loop notice, and reconnect, before using it.
+    // The fixture's connection may have been lost while its loop was not run
+    // (say, a broker restart): let the loop notice, and reconnect, first.
     uv_run(&q.broker.loop, UV_RUN_NOWAIT);
     if (!celeriac::test::run_until(
             &q.broker.loop, [&] { return q.broker.broker->connected(); },
@@ -119,7 +119,7 @@ std::string enqueued_id(const celeriac::test::CliResult& r) {
 TEST_CASE("a Celery 5 client's demo.add runs in `celeriac worker`; the outcome is in the store") {
   CliQueues q;
   CeleryExchange exchange{q};
-  ScratchConfig home{""};
+  ScratchConfig home{""}; // a scratch directory: the Python side's HOME and cwd
   const auto env = python_env(q, home.dir.string());
   require_celery(env);
   REQUIRE(run_celeriac({"migrate"}, q.env).code == 0);
@@ -196,7 +196,7 @@ TEST_CASE(
     "arguments") {
   CliQueues q;
   CeleryExchange exchange{q};
-  ScratchConfig home{""};
+  ScratchConfig home{""}; // a scratch directory: the Python side's HOME and cwd
   auto env = python_env(q, home.dir.string());
   require_celery(env);
   const auto markers = home.dir / "markers";

@@ -66,7 +66,6 @@ def add(self, a, b):
         "timelimit": list(request.timelimit or [None, None]),
         "eta": request.eta,
         "expires": request.expires,
-        "lang": request.get("lang"),
         "ran_at": time.time(),
     }
     directory = os.environ["CELERIAC_INTEROP_MARKERS"]
