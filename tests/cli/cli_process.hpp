@@ -1,7 +1,8 @@
 // Runs the built `celeriac` binary (CELERIAC_CLI_BINARY, set by
-// tests/CMakeLists.txt) as a child process with exactly the environment a
-// test gives it, and collects its exit code, stdout and stderr. Also: a
-// scratch configuration (own queue and schema names) for each test.
+// tests/CMakeLists.txt), or another Program, as a child process with exactly
+// the environment a test gives it, and collects its exit code, stdout and
+// stderr. Also: a scratch configuration (own queue and schema names) for each
+// test.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,11 +33,21 @@ struct CliResult {
   std::string err;
 };
 
+// A program other than celeriac for CliProcess to run (e.g. a Celery worker).
+struct Program {
+  std::string path; // absolute: the child's PATH is not searched
+};
+
 // One run of the binary, started at construction.
 class CliProcess {
  public:
   CliProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-             const std::string& cwd = {}) {
+             const std::string& cwd = {})
+      : CliProcess(Program{CELERIAC_CLI_BINARY}, args, env, cwd) {}
+
+  CliProcess(const Program& program, const std::vector<std::string>& args,
+             const std::map<std::string, std::string>& env, const std::string& cwd = {})
+      : program_(program.path) {
     std::array<int, 2> out_pipe{};
     std::array<int, 2> err_pipe{};
     REQUIRE(pipe2(out_pipe.data(), O_CLOEXEC) == 0);
@@ -45,7 +57,7 @@ class CliProcess {
     posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
     posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
     if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-    std::vector<std::string> argv_text{CELERIAC_CLI_BINARY};
+    std::vector<std::string> argv_text{program_};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
     std::vector<std::string> env_text;
     for (const auto& [key, value] : env)
@@ -53,17 +65,17 @@ class CliProcess {
     auto argv = pointers(argv_text);
     auto envp = pointers(env_text);
     const int rc =
-        posix_spawn(&pid_, CELERIAC_CLI_BINARY, &actions, nullptr, argv.data(), envp.data());
+        posix_spawn(&pid_, program_.c_str(), &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     close(out_pipe[1]);
     close(err_pipe[1]);
     out_fd_ = out_pipe[0];
     err_fd_ = err_pipe[0];
-    REQUIRE_MESSAGE(rc == 0, "cannot start " << CELERIAC_CLI_BINARY);
+    REQUIRE_MESSAGE(rc == 0, "cannot start " << program_);
   }
 
   ~CliProcess() {
-    if (pid_ > 0) {
+    if (pid_ > 0 && !reaped_) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
@@ -79,7 +91,17 @@ class CliProcess {
 
   // Sends SIG to the running binary (a daemon's SIGTERM).
   void signal(int sig) {
-    if (pid_ > 0) kill(pid_, sig);
+    if (pid_ > 0 && !reaped_) kill(pid_, sig);
+  }
+
+  // True once the child has exited (a daemon that gave up early); finish()
+  // still collects its output and exit code.
+  bool exited() {
+    if (pid_ <= 0 || reaped_) return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    reaped_ = status;
+    return true;
   }
 
   CliResult finish(std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
@@ -95,11 +117,12 @@ class CliProcess {
       drain(fds[1], err_fd_, result.err);
     }
     const bool open = out_fd_ >= 0 || err_fd_ >= 0;
-    if (open) kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
+    if (open && !reaped_) kill(pid_, SIGKILL);
+    int status = reaped_.value_or(0);
+    if (!reaped_) waitpid(pid_, &status, 0);
     pid_ = -1;
-    CHECK_MESSAGE(!open, "celeriac did not finish within the timeout; stderr: " << result.err);
+    reaped_.reset();
+    CHECK_MESSAGE(!open, program_ << " did not finish within the timeout; stderr: " << result.err);
     result.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return result;
   }
@@ -125,7 +148,9 @@ class CliProcess {
     }
   }
 
+  std::string program_;
   pid_t pid_ = -1;
+  std::optional<int> reaped_; // the wait status, once exited() has reaped the child
   int out_fd_ = -1;
   int err_fd_ = -1;
 };
@@ -134,6 +159,12 @@ inline CliResult run_celeriac(const std::vector<std::string>& args,
                               const std::map<std::string, std::string>& env,
                               const std::string& cwd = {}) {
   return CliProcess(args, env, cwd).finish();
+}
+
+inline CliResult run_program(const Program& program, const std::vector<std::string>& args,
+                             const std::map<std::string, std::string>& env,
+                             const std::string& cwd = {}) {
+  return CliProcess(program, args, env, cwd).finish();
 }
 
 inline std::size_t line_count(const std::string& text) {

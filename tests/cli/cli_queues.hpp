@@ -18,7 +18,12 @@ struct CliQueues {
   std::string main = unique_name("cli_main_");
   std::string other = unique_name("cli_other_");
   std::string schema = unique_name("celeriac_cli_");
-  BrokerFixture broker{{broker::QueueSpec{main, false, 9}, broker::QueueSpec{other, false, 9}}};
+  // No heartbeats: the fixture's loop runs only when the test calls into it,
+  // not while a `celeriac` child runs (up to a minute), and RabbitMQ would
+  // drop a connection whose heartbeats went unanswered, leaving the queues.
+  BrokerFixture broker{{broker::QueueSpec{main, false, 9}, broker::QueueSpec{other, false, 9}},
+                       false,
+                       [](broker::BrokerOptions& o) { o.connection.heartbeat = {}; }};
   ScratchConfig config{"[database]\nschema = \"" + schema + "\"\n[queues." + main + "]\n[queues." +
                        other + "]\n"};
   std::map<std::string, std::string> env{
