@@ -80,7 +80,7 @@ struct PathFixture {
   std::vector<broker::Delivery> dead;
   std::optional<broker::Delivery> last; // the latest delivery to the job path
 
-  PathFixture() {
+  explicit PathFixture(std::size_t slots = 0) {
     broker.declare_queue("default");
     broker.declare_queue("default.dead");
     tasks::register_demo_tasks(registry);
@@ -96,6 +96,7 @@ struct PathFixture {
         flaky);
     JobPathOptions options;
     options.worker_name = "test-host:1";
+    options.slots = slots;
     options.clock = [this] { return broker.now(); };
     options.random = [] { return 0.5; };
     options.defer = [this](Duration d, std::function<void()> fn) {
@@ -348,4 +349,36 @@ TEST_CASE("once stopping, held and new deliveries go back to their queue unstart
   CHECK(f.broker.unacked("default") == 0);
   CHECK(f.broker.depth("default") == 1); // (the worker cancels its consumers: no redelivery loop)
   CHECK(f.recorder.states().size() == 3); // RECEIVED, STARTED, SUCCESS of the first only
+}
+
+TEST_CASE("past the pool's slots, the highest priority waiting job runs next; a stop requeues them") {
+  PathFixture f(1);
+  f.publish(f.enqueue("demo.add", {1, 0}));
+  f.broker.run(); // runs: the one slot is taken
+  f.publish(f.enqueue("demo.add", {2, 0}));
+  f.broker.run(); // waits
+  Job high = f.enqueue("demo.add", {3, 0});
+  high.priority = 9;
+  f.publish(high);
+  f.publish(f.enqueue("demo.add", {4, 0}));
+  f.broker.run(); // both wait, the high one behind a low one that came first
+  CHECK(f.path->counters().running == 1);
+  CHECK(f.path->counters().waiting == 3);
+  f.settle();
+  std::vector<nlohmann::json> results;
+  for (const auto& c : f.recorder.changes)
+    if (c.state == JobState::Success) results.push_back(*c.result);
+  CHECK(results == std::vector<nlohmann::json>{1, 3, 2, 4});
+
+  PathFixture g(1);
+  for (int i = 0; i < 3; ++i)
+    g.publish(g.enqueue("demo.add", {i, 0}));
+  g.broker.run();
+  REQUIRE(g.path->counters().waiting == 2);
+  g.path->stop_starting();
+  CHECK(g.path->counters().waiting == 0);
+  CHECK(g.path->counters().requeued == 2);
+  CHECK(g.broker.depth("default") == 2);
+  g.runner.run_pending(); // the running one still finishes (the worker cancelled its consumers:
+  CHECK(g.path->counters().succeeded == 1); // no broker.run(), which would deliver them again)
 }

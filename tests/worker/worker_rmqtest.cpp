@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include <httplib.h>
@@ -226,4 +228,68 @@ TEST_CASE("revokes reach a running worker through the store; terminate kills the
   CHECK(s.count("state = 'SUCCESS'") == 0);
   CHECK(w.stop() == 0);
   CHECK(s.count_workers() == 0); // a worker that stops removes its row
+}
+
+TEST_CASE("priority order holds under prefetch = pool size: a high job waits for one running job") {
+  // One slot, three queues, each with its own prefetch window of one: while a
+  // low job runs, a default and then a high job arrive and wait in the worker.
+  // The high one must run next, though the default one came first.
+  WorkerSetup s;
+  const std::string high = test::unique_name("celeriac.test.high."),
+                    normal = test::unique_name("celeriac.test.default."),
+                    low = test::unique_name("celeriac.test.low.");
+  std::vector<broker::QueueSpec> specs;
+  for (const auto& name : {high, normal, low})
+    specs.push_back(broker::QueueSpec{name, false, 9});
+  test::BrokerFixture publisher{specs, true};
+  std::mutex mutex;
+  std::condition_variable released;
+  bool release = false;
+  std::vector<std::string> started;
+  auto note = [&](const std::string& what) {
+    std::lock_guard lock(mutex);
+    started.push_back(what);
+  };
+  s.registry.add("test.block", [&](TaskContext&) -> nlohmann::json {
+    note("block");
+    std::unique_lock lock(mutex);
+    released.wait(lock, [&] { return release; });
+    return nullptr;
+  });
+  s.registry.add("test.note", [&](TaskContext& ctx) -> nlohmann::json {
+    note(ctx.args().at(0).get<std::string>());
+    return nullptr;
+  });
+  worker::WorkerOptions options = s.options(1);
+  options.broker.topology.queues = specs;
+  options.queues = {high, normal, low};
+  RunningWorker w(options, s.registry);
+
+  auto job_on = [&](const std::string& queue, const std::string& task, nlohmann::json args,
+                    int seq) {
+    Job j = test::test_job(queue, 0, seq);
+    j.task = task;
+    j.args = std::move(args);
+    return j;
+  };
+  publisher.publish_all({job_on(low, "test.block", nlohmann::json::array(), 1)});
+  REQUIRE(test::eventually(
+      [&] {
+        std::lock_guard lock(mutex);
+        return !started.empty();
+      },
+      30s, 10ms));
+  publisher.publish_all({job_on(normal, "test.note", {"default"}, 2)});
+  REQUIRE(test::eventually([&] { return w.worker.counters().waiting == 1; }, 30s, 10ms));
+  publisher.publish_all({job_on(high, "test.note", {"high"}, 3)});
+  REQUIRE(test::eventually([&] { return w.worker.counters().waiting == 2; }, 30s, 10ms));
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  released.notify_all();
+  REQUIRE(test::eventually([&] { return s.count("state = 'SUCCESS'") == 3; }, 30s, 50ms));
+  CHECK(w.stop() == 0);
+  std::lock_guard lock(mutex);
+  CHECK(started == std::vector<std::string>{"block", "high", "default"});
 }

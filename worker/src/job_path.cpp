@@ -198,6 +198,14 @@ void JobPath::start(broker::Delivery&& delivery, const TaskDefinition& definitio
 }
 
 void JobPath::run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
+  if (options_.slots == 0 || counters_.running < options_.slots)
+    return dispatch(std::move(held), definition);
+  const auto key = std::make_tuple(held->preference, -held->job->priority, arrivals_++);
+  waiting_.emplace(key, Waiting{std::move(held), &definition});
+  counters_.waiting = waiting_.size();
+}
+
+void JobPath::dispatch(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
   ++counters_.running;
   recorder_.record(change(*held->job, JobState::Started), {});
   if (options_.on_started) options_.on_started(*held->job);
@@ -206,7 +214,29 @@ void JobPath::run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& 
     --counters_.running;
     const std::chrono::duration<double> ran = std::chrono::steady_clock::now() - started;
     finish(held, definition, outcome, ran.count());
+    dispatch_waiting();
   });
+}
+
+void JobPath::dispatch_waiting() {
+  while (!waiting_.empty() && counters_.running < options_.slots) {
+    Waiting next = std::move(waiting_.begin()->second);
+    waiting_.erase(waiting_.begin());
+    counters_.waiting = waiting_.size();
+    if (revoked_.contains(next.held->job->id)) {
+      settle_revoked(std::move(*next.held), "Revoked", "revoked");
+      continue;
+    }
+    dispatch(std::move(next.held), *next.definition);
+  }
+}
+
+void JobPath::stop_starting() {
+  stopping_ = true;
+  for (auto& [key, waiting] : waiting_)
+    requeue_unstarted(std::move(*waiting.held));
+  waiting_.clear();
+  counters_.waiting = 0;
 }
 
 void JobPath::fail_lost(broker::Delivery&& delivery, int redeliveries) {

@@ -272,6 +272,7 @@ class Worker::Runtime {
   JobPathOptions path_options() {
     JobPathOptions o;
     o.worker_name = owner_.options_.name;
+    o.slots = owner_.options_.concurrency;
     o.clock = system_now;
     o.random = [this] { return std::uniform_real_distribution<double>(0, 1)(rng_); };
     o.defer = [this](Duration d, std::function<void()> fn) { deferred_.after(d, std::move(fn)); };
@@ -359,7 +360,7 @@ class Worker::Runtime {
     draining_ = true;
     path_.stop_starting(); // held jobs (eta, rate limit) go back as their timers fire
     try {
-      broker_.consumer().cancel(); // no more deliveries; unstarted ones go back to their queue
+      broker_.consumer().cancel();      // no more deliveries; unstarted ones go back to their queue
     } catch (const std::exception& e) { // lost connection: the broker requeues them anyway
       spdlog::warn("worker: cancelling the consumers failed: {}", e.what());
     }

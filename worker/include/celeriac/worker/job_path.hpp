@@ -22,9 +22,11 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include "celeriac/broker/job_broker.hpp"
 #include "celeriac/store/store_writer.hpp"
@@ -61,6 +63,12 @@ struct JobPathOptions {
   std::string worker_name;          // "hostname:pid", recorded with each job
   std::function<Timestamp()> clock; // now
   UniformRandom random;             // jitter of retry delays
+  // How many jobs run at once (the pool's size). Past it, jobs wait here and
+  // the best goes next as a slot frees: most preferred queue first, then the
+  // highest priority, then the earliest. So however many jobs the prefetch
+  // windows of several queues hold, a high job waits for one running job per
+  // slot at most. 0: no limit (the runner queues).
+  std::size_t slots = 0;
   // Runs FN on the loop after DELAY (a uv_timer in the daemon).
   std::function<void(Duration delay, std::function<void()> fn)> defer;
   // Told of each job as it is received, as it starts in the pool, and once
@@ -74,6 +82,7 @@ struct JobPathCounters {
   std::uint64_t received = 0, succeeded = 0, retried = 0, failed = 0, revoked = 0,
                 dead_lettered = 0, requeued = 0, rate_limited = 0;
   std::uint64_t running = 0; // handed to the runner, outcome not back yet
+  std::uint64_t waiting = 0; // received, waiting for a free slot
 };
 
 class JobPath {
@@ -89,7 +98,7 @@ class JobPath {
   }
   // Shutdown: from now on no job starts. What arrives, or comes off a timer
   // (an eta, a rate limit), goes back to its queue unstarted.
-  void stop_starting() { stopping_ = true; }
+  void stop_starting();
   const JobPathCounters& counters() const { return counters_; }
 
  private:
@@ -102,6 +111,8 @@ class JobPath {
   void requeue_unstarted(broker::Delivery&& delivery);
   void start(broker::Delivery&& delivery, const TaskDefinition& definition);
   void run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
+  void dispatch(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
+  void dispatch_waiting();
   void fail_lost(broker::Delivery&& delivery, int redeliveries);
   void finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,
               const TaskOutcome& outcome, double seconds);
@@ -114,6 +125,13 @@ class JobPath {
   TaskRunner& runner_;
   const TaskRegistry& registry_;
   JobPathOptions options_;
+  // Jobs waiting for a slot, best first: (queue preference, -priority, arrival).
+  struct Waiting {
+    std::shared_ptr<broker::Delivery> held;
+    const TaskDefinition* definition;
+  };
+  std::map<std::tuple<int, int, std::uint64_t>, Waiting> waiting_;
+  std::uint64_t arrivals_ = 0;
   std::set<JobId> revoked_;
   RateLimiter limiter_;
   bool stopping_ = false;
