@@ -3,7 +3,9 @@
 // "Writing job state").
 //
 // A batch is flushed when it holds max_batch changes or when its oldest change
-// has waited max_delay, whichever comes first, and is written with
+// has waited max_delay, whichever comes first (by default max_delay is 0: a
+// group commit, where whatever arrived while the last commit ran forms the
+// next batch, so an idle writer adds no delay), and is written with
 // apply_changes() in one transaction: one round trip for the statement, one
 // for the commit.
 //
@@ -42,7 +44,7 @@ struct StoreWriterOptions {
   std::string database_url;
   std::string schema = "celeriac";
   std::size_t max_batch = 1000;
-  std::chrono::milliseconds max_delay{5};
+  std::chrono::milliseconds max_delay{0};
   std::size_t max_pending = 50'000;
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{5'000};
