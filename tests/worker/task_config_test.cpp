@@ -145,6 +145,15 @@ command = ["/bin/sh", "-c", "head -c 5000 /dev/zero"]
   CHECK(std::get<Failed>(flood).message.find("more than 1000 bytes") != std::string::npos);
 }
 
+TEST_CASE("an external task without a queue goes to the config's default queue") {
+  TaskRegistry registry;
+  apply_task_config(parse_config("[queues.first]\n[queues.second]\n[tasks.hello]\n"
+                                 "command = [\"/bin/true\"]\n",
+                                 "t"),
+                    registry);
+  CHECK(registry.find("hello")->defaults.queue == "first");
+}
+
 TEST_CASE("a command for a task the code already implements is refused, naming the key") {
   TaskRegistry registry = registry_with("jira.sync");
   try {

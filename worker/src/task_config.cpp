@@ -30,7 +30,10 @@ void register_external(const Config& config, const TaskConfig& entry, TaskRegist
     throw ConfigError(command_key(entry.pattern),
                       "this worker already implements the task in C++; remove one of the two");
   }
-  const TaskDefaults defaults = apply_task_settings({}, config.task(entry.pattern));
+  const TaskConfig settings = config.task(entry.pattern);
+  // No code speaks for it: the file's settings, its built-in defaults included.
+  TaskDefaults defaults = apply_task_settings({}, settings);
+  defaults.queue = settings.queue; // the first configured queue when there is no "default"
   ExternalCommand command;
   command.command = entry.command;
   command.env = entry.env;
