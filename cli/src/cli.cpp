@@ -129,7 +129,9 @@ int run_cli(const std::vector<std::string>& args, const std::map<std::string, st
     print_overview(out);
     return kExitOk;
   }
-  if (first == "__pool-child") return run_pool_child_mode(); // spawned by the worker's process pool
+  if (first == "__pool-child") { // spawned by the worker's process pool
+    return run_pool_child_mode(std::span<const std::string>(args).subspan(1));
+  }
   if (first == "--version") {
     out << "celeriac " << CELERIAC_VERSION << "\n";
     return kExitOk;

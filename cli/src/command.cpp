@@ -98,7 +98,7 @@ std::optional<ParsedCommand> parse_command(cxxopts::Options& options, const Invo
   return parsed;
 }
 
-Config load_config(const ParsedCommand& parsed, const Invocation& invocation) {
+ConfigFile find_config_file(const ParsedCommand& parsed, const Invocation& invocation) {
   std::optional<std::string> path = string_option(parsed, "config");
   bool named = path.has_value();
   if (!path) {
@@ -111,13 +111,22 @@ Config load_config(const ParsedCommand& parsed, const Invocation& invocation) {
   if (!path) path = "celeriac.toml";
   // Without a file anywhere, the defaults and the environment still make a
   // working configuration (CELERIAC_BROKER_URL and friends).
-  const std::optional<std::string> text = read_file(*path, named);
-  Config config = text ? parse_config(*text, *path) : Config{};
+  std::optional<std::string> text = read_file(*path, named);
+  return {std::move(*path), std::move(text)};
+}
+
+Config load_config(const ConfigFile& file, const ParsedCommand& parsed,
+                   const Invocation& invocation) {
+  Config config = file.text ? parse_config(*file.text, file.path) : Config{};
   apply_environment(config, invocation.env);
   if (parsed.options.count("set") != 0) {
     apply_overrides(config, parsed.options["set"].as<std::vector<std::string>>());
   }
   return config;
+}
+
+Config load_config(const ParsedCommand& parsed, const Invocation& invocation) {
+  return load_config(find_config_file(parsed, invocation), parsed, invocation);
 }
 
 std::optional<std::string> string_option(const ParsedCommand& parsed, const std::string& name) {

@@ -64,6 +64,17 @@ std::optional<ParsedCommand> parse_command(cxxopts::Options& options, const Invo
 // InvalidInput; a bad value is ConfigError.
 Config load_config(const ParsedCommand& parsed, const Invocation& invocation);
 
+// The configuration file a command reads: --config, else $CELERIAC_CONFIG,
+// else ./celeriac.toml (whose absence is no error: TEXT is then empty).
+struct ConfigFile {
+  std::string path;
+  std::optional<std::string> text;
+};
+ConfigFile find_config_file(const ParsedCommand& parsed, const Invocation& invocation);
+// load_config over a file already read, for a caller that needs its text too.
+Config load_config(const ConfigFile& file, const ParsedCommand& parsed,
+                   const Invocation& invocation);
+
 // The value of string option NAME, nullopt when not given.
 std::optional<std::string> string_option(const ParsedCommand& parsed, const std::string& name);
 bool flag_option(const ParsedCommand& parsed, const std::string& name);

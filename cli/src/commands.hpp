@@ -2,6 +2,9 @@
 // returns the exit code, or throws (see cli.hpp for the mapping).
 #pragma once
 
+#include <span>
+#include <string>
+
 #include "celeriac/cli/cli.hpp"
 #include "command.hpp"
 
@@ -20,7 +23,8 @@ int run_worker(const Invocation& invocation);
 int run_control_ping(const Invocation& invocation);
 int run_control_shutdown(const Invocation& invocation);
 int run_control_rate_limit(const Invocation& invocation);
-// Not a command: the mode the process pool starts this binary in.
-int run_pool_child_mode();
+// Not a command: the mode the process pool starts this binary in. ARGS are
+// those after "__pool-child" (worker_command.cpp makes them).
+int run_pool_child_mode(std::span<const std::string> args);
 
 } // namespace celeriac::cli

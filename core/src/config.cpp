@@ -1,6 +1,7 @@
 #include "celeriac/core/config.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "config_reader.hpp"
 
@@ -121,6 +122,32 @@ bool matches(std::string_view pattern, std::string_view name) {
   return name.size() > prefix.size() && name.starts_with(prefix);
 }
 
+// An exact name beats every pattern; a longer pattern beats a shorter one.
+std::size_t specificity(const TaskConfig& entry, std::string_view name) {
+  return entry.pattern == name ? std::numeric_limits<std::size_t>::max() : entry.pattern.size();
+}
+
+template <typename T>
+void take(const TaskConfig& from, std::string_view key, const T& value, T& into) {
+  if (from.sets(key)) into = value;
+}
+
+// Copies into INTO the keys FROM set.
+void overlay(TaskConfig& into, const TaskConfig& from) {
+  into.pattern = from.pattern;
+  into.keys.insert(from.keys.begin(), from.keys.end());
+  take(from, "queue", from.queue, into.queue);
+  take(from, "priority", from.priority, into.priority);
+  take(from, "soft_time_limit", from.soft_time_limit, into.soft_time_limit);
+  take(from, "hard_time_limit", from.hard_time_limit, into.hard_time_limit);
+  take(from, "rate_limit", from.rate_limit, into.rate_limit);
+  take(from, "max_redeliveries", from.max_redeliveries, into.max_redeliveries);
+  take(from, "ignore_result", from.ignore_result, into.ignore_result);
+  take(from, "retry", from.retry, into.retry);
+  take(from, "command", from.command, into.command);
+  take(from, "env", from.env, into.env);
+}
+
 } // namespace
 
 Config parse_config(std::string_view toml_text, std::string_view source_name) {
@@ -147,18 +174,19 @@ const QueueConfig* Config::queue(std::string_view name) const {
 }
 
 TaskConfig Config::task(std::string_view name) const {
-  const TaskConfig* best = nullptr;
+  std::vector<const TaskConfig*> applying;
   for (const TaskConfig& entry : tasks) {
-    if (entry.pattern == name) return entry;
-    if (matches(entry.pattern, name) &&
-        (best == nullptr || entry.pattern.size() > best->pattern.size())) {
-      best = &entry;
-    }
+    if (entry.pattern == name || matches(entry.pattern, name)) applying.push_back(&entry);
   }
-  if (best != nullptr) return *best;
-  TaskConfig defaults;
-  defaults.queue = config_detail::default_task_queue(*this);
-  return defaults;
+  // Least specific first, so that each later entry's keys win.
+  std::stable_sort(applying.begin(), applying.end(), [&](const TaskConfig* a, const TaskConfig* b) {
+    return specificity(*a, name) < specificity(*b, name);
+  });
+  TaskConfig merged;
+  merged.queue = config_detail::default_task_queue(*this);
+  for (const TaskConfig* entry : applying)
+    overlay(merged, *entry);
+  return merged;
 }
 
 std::string_view to_string(QueueType type) {

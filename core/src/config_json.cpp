@@ -129,10 +129,12 @@ json queues_json(const std::vector<QueueConfig>& queues) {
   return out;
 }
 
+// Each entry with only the keys it sets: an unset key is no override of
+// what the task's code says (worker/task_config.hpp), so it is not shown as one.
 json tasks_json(const std::vector<TaskConfig>& tasks) {
   json out = json::object();
   for (const TaskConfig& task : tasks) {
-    out[task.pattern] = {
+    json entry = {
         {"queue", task.queue},
         {"priority", task.priority},
         {"soft_time_limit", optional(task.soft_time_limit)},
@@ -143,6 +145,10 @@ json tasks_json(const std::vector<TaskConfig>& tasks) {
         {"retry", retry_json(task.retry)},
         {"command", task.command.empty() ? json(nullptr) : json(task.command)},
         {"env", task.env}};
+    json& shown = out[task.pattern] = json::object();
+    for (const auto& [key, value] : entry.items()) {
+      if (task.sets(key)) shown[key] = value;
+    }
   }
   return out;
 }

@@ -65,6 +65,9 @@ std::optional<std::string> check_exec_text(std::string_view text) {
 
 void read_command(const TableReader& r, TaskConfig& task) {
   if (auto command = r.strings("command")) {
+    if (task.pattern == "*" || task.pattern.ends_with(".*")) {
+      r.fail("command", "applies only to an exact task name, not to a pattern");
+    }
     if (command->empty() || command->front().empty()) {
       r.fail("command", "must be a non-empty array: the program, then its arguments");
     }
@@ -107,6 +110,8 @@ TaskConfig read_task(const TableReader& r, std::string_view pattern, const Confi
                 "max_redeliveries", "ignore_result", "retry", "command", "env"});
   TaskConfig task;
   task.pattern = std::string(pattern);
+  for (const auto& [name, node] : r.table())
+    task.keys.emplace(name.str());
   task.queue = default_task_queue(config);
   if (auto queue = r.string("queue")) {
     if (auto why = check_queue_exists(config, *queue)) r.fail("queue", *why);

@@ -324,6 +324,78 @@ rate_limit = "10/m"
   CHECK(parse_config("[queues.first]\n[queues.second]\n", "t").task("x").queue == "first");
 }
 
+TEST_CASE("task lookup merges key by key: the most specific entry that sets a key wins") {
+  const Config config = parse_config(std::string(kTwoQueues) + R"(
+[tasks."*"]
+max_redeliveries = 7
+soft_time_limit = "30s"
+[tasks."jira.*"]
+priority = 2
+retry = { max_retries = 9, backoff = "fixed", delay = "5s" }
+[tasks."jira.sync"]
+queue = "high"
+retry = { max_retries = 1 }
+)",
+                                     "t");
+  const TaskConfig sync = config.task("jira.sync");
+  CHECK(sync.pattern == "jira.sync");
+  CHECK(sync.queue == "high");
+  CHECK(sync.priority == 2);          // from "jira.*"
+  CHECK(sync.max_redeliveries == 7);  // from "*"
+  CHECK(sync.soft_time_limit == 30s); // from "*"
+  RetryPolicy whole_table;            // the exact entry's retry table counts whole: no fixed
+  whole_table.max_retries = 1;        // backoff from "jira.*"
+  CHECK(sync.retry == whole_table);
+  CHECK(sync.keys == std::set<std::string, std::less<>>{"max_redeliveries", "priority", "queue",
+                                                        "retry", "soft_time_limit"});
+  CHECK_FALSE(sync.sets("hard_time_limit"));
+  CHECK_FALSE(sync.sets("rate_limit"));
+
+  const TaskConfig other = config.task("reports.build");
+  CHECK(other.pattern == "*");
+  CHECK(other.keys == std::set<std::string, std::less<>>{"max_redeliveries", "soft_time_limit"});
+  CHECK(other.queue == "default");
+  CHECK(parse_config(kTwoQueues, "t").task("x").keys.empty());
+}
+
+TEST_CASE("the order of entries in the file does not change which one wins") {
+  const Config config = parse_config(std::string(kTwoQueues) + R"(
+[tasks."jira.sync"]
+priority = 4
+[tasks."jira.*"]
+priority = 2
+queue = "high"
+[tasks."*"]
+priority = 1
+)",
+                                     "t");
+  CHECK(config.task("jira.sync").priority == 4);
+  CHECK(config.task("jira.sync").queue == "high");
+  CHECK(config.task("jira.x").priority == 2);
+  CHECK(config.task("x").priority == 1);
+}
+
+TEST_CASE("config check shows each [tasks] entry with only the keys it sets") {
+  const Config config = parse_config(std::string(kTwoQueues) + R"(
+[tasks."jira.*"]
+priority = 2
+[tasks."jira.sync"]
+queue = "high"
+rate_limit = "10/m"
+)",
+                                     "t");
+  const nlohmann::json tasks = to_json(config)["tasks"];
+  CHECK(tasks["jira.*"] == nlohmann::json{{"priority", 2}});
+  CHECK(tasks["jira.sync"] == nlohmann::json{{"queue", "high"}, {"rate_limit", "10/m"}});
+}
+
+TEST_CASE("a command belongs to an exact task name") {
+  CHECK(error_of("[tasks.\"jira.*\"]\ncommand = [\"/bin/true\"]\n") ==
+        "line 2: tasks.\"jira.*\".command: applies only to an exact task name, not to a pattern");
+  CHECK(error_of("[tasks.\"*\"]\ncommand = [\"/bin/true\"]\n") ==
+        "line 2: tasks.\"*\".command: applies only to an exact task name, not to a pattern");
+}
+
 TEST_CASE("external command tasks") {
   const Config config = parse_config(R"(
 [tasks."export.pdf"]
@@ -334,6 +406,7 @@ env = { API_TOKEN = "s3cret", MODE = "fast" }
   const TaskConfig task = config.task("export.pdf");
   CHECK(task.command == std::vector<std::string>{"/usr/bin/render", "--pdf"});
   CHECK(task.env.at("MODE") == "fast");
+  CHECK(task.keys == std::set<std::string, std::less<>>{"command", "env"});
   CHECK(to_json(config)["tasks"]["export.pdf"]["env"]["API_TOKEN"] == "****");
   CHECK(to_json(config)["tasks"]["export.pdf"]["env"]["MODE"] == "fast");
 }

@@ -1,12 +1,20 @@
-// The pool child the process pool's tests spawn: the demo tasks, in child mode.
+// The pool child the process pool's tests spawn: the demo tasks, in child
+// mode, with the [tasks] of a configuration given as text laid over them
+// (external-command tasks included), as `celeriac __pool-child` does.
 #include <cstring>
 
+#include "celeriac/core/config.hpp"
 #include "celeriac/tasks/demo.hpp"
 #include "celeriac/worker/process_pool.hpp"
+#include "celeriac/worker/task_config.hpp"
 
 int main(int argc, char** argv) {
-  if (argc != 2 || std::strcmp(argv[1], "--pool-child") != 0) return 64;
+  const bool with_config = argc == 4 && std::strcmp(argv[2], "--config-text") == 0;
+  if ((argc != 2 && !with_config) || std::strcmp(argv[1], "--pool-child") != 0) return 64;
   celeriac::TaskRegistry registry;
   celeriac::tasks::register_demo_tasks(registry);
+  if (with_config) {
+    celeriac::worker::apply_task_config(celeriac::parse_config(argv[3], "--config-text"), registry);
+  }
   return celeriac::worker::run_pool_child(registry, 3, 4);
 }

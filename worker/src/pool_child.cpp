@@ -1,5 +1,6 @@
 // The pool child's side of the process pool: blocking reads of job frames,
-// one job at a time, outcome frames back. SIGUSR1 cancels the job running.
+// one job at a time, outcome frames back. SIGUSR1 cancels the job running;
+// SIGTERM (the hard limit) also kills the external command it runs.
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "celeriac/worker/process_pool.hpp"
+#include "command_process.hpp"
 #include "pool_frames.hpp"
 
 namespace celeriac::worker {
@@ -19,6 +21,14 @@ std::atomic<TaskContext*> g_running{nullptr};
 // Async-signal-safe: a lock-free atomic load and store.
 void cancel_running(int) {
   if (TaskContext* context = g_running.load()) context->cancel();
+}
+
+// The hard limit's SIGTERM: an external command (command_process.hpp) dies
+// with this child, then the child dies of the signal as it would have.
+void terminate_with_commands(int signal) {
+  detail::kill_running_commands();
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
 }
 
 bool write_all(int fd, const std::string& data) {
@@ -52,6 +62,7 @@ int run_pool_child(const TaskRegistry& registry, int in_fd, int out_fd) {
   action.sa_handler = cancel_running;
   action.sa_flags = SA_RESTART;
   sigaction(SIGUSR1, &action, nullptr);
+  std::signal(SIGTERM, terminate_with_commands);
   std::signal(SIGINT, SIG_IGN); // the worker decides when its children stop
   std::signal(SIGPIPE, SIG_IGN);
   detail::FrameReader reader;

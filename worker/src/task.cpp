@@ -37,6 +37,12 @@ const TaskDefinition* TaskRegistry::find(const std::string& name) const {
   return it == tasks_.end() ? nullptr : &it->second;
 }
 
+void TaskRegistry::set_defaults(const std::string& name, TaskDefaults defaults) {
+  const auto it = tasks_.find(name);
+  if (it == tasks_.end()) throw InvalidInput("task", name + ": not registered");
+  it->second.defaults = std::move(defaults);
+}
+
 std::vector<std::string> TaskRegistry::names() const {
   std::vector<std::string> out;
   for (const auto& [name, definition] : tasks_)

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -86,10 +87,18 @@ struct RateLimit {
   bool operator==(const RateLimit&) const = default;
 };
 
+// One [tasks] entry, or (from Config::task()) the settings of one task. A
+// field the file did not set holds its built-in default; KEYS says which
+// were set, so a worker can lay them over what a task's code says
+// (worker/task_config.hpp) without mistaking a default for a choice.
 struct TaskConfig {
   // The [tasks] key this came from: an exact name, a "prefix.*" pattern or
-  // "*"; empty for the built-in defaults.
+  // "*"; empty for the built-in defaults. From Config::task(): the most
+  // specific entry that applied.
   std::string pattern;
+  // The keys the entry set, as written: "queue", "priority", "retry" (the
+  // whole table), "command", ... From Config::task(): those any applying entry set.
+  std::set<std::string, std::less<>> keys;
   std::string queue = "default";
   int priority = 0;
   std::optional<Duration> soft_time_limit;
@@ -102,6 +111,8 @@ struct TaskConfig {
   // implemented in C++.
   std::vector<std::string> command;
   std::map<std::string, std::string> env; // extra environment for COMMAND
+
+  bool sets(std::string_view key) const { return keys.contains(key); }
   bool operator==(const TaskConfig&) const = default;
 };
 
@@ -190,10 +201,11 @@ struct Config {
 
   // The queue named NAME, or nullptr.
   const QueueConfig* queue(std::string_view name) const;
-  // The settings for task NAME: the entry with exactly that name, else the
-  // longest matching pattern ("jira.*" before "*"), else built-in defaults
-  // routed to queue "default" (to the first configured queue when there is
-  // no "default").
+  // The settings for task NAME, key by key from the most specific entry that
+  // sets the key: the entry with exactly that name, then the matching
+  // patterns, longest first ("jira.sync.*", "jira.*", "*"), then the built-in
+  // defaults, routed to queue "default" (to the first configured queue when
+  // there is no "default"). A retry table counts as one key.
   TaskConfig task(std::string_view name) const;
 
   bool operator==(const Config&) const = default;

@@ -120,6 +120,9 @@ class TaskRegistry {
   // Throws InvalidInput (field "task") for a bad name or one already registered.
   void add(const std::string& name, TaskFunction run, TaskDefaults defaults = {});
   const TaskDefinition* find(const std::string& name) const;
+  // Replaces the defaults of task NAME (the config's [tasks] over the code's,
+  // task_config.hpp). Throws InvalidInput (field "task") for an unknown name.
+  void set_defaults(const std::string& name, TaskDefaults defaults);
   std::vector<std::string> names() const;
 
  private:
