@@ -177,6 +177,11 @@ void Broker::consume(std::vector<std::string> queues, std::uint16_t prefetch,
   }
 }
 
+void Broker::stop_consuming() {
+  consuming_ = false;
+  consumer_->cancel();
+}
+
 void Broker::listen(PrivateQueue queue) {
   private_queue_ = std::move(queue);
   if (!connection_->is_open()) return;

@@ -184,16 +184,20 @@ std::vector<ControlReply> Client::Impl::control(const std::string& method, nlohm
   if (!options.destination.empty()) request.destination = options.destination;
   request.ticket = new_job_id().str();
   const bool answers = options.reply_timeout > std::chrono::milliseconds::zero();
-  if (answers) {
-    request.reply_to = ControlReplyTo{"", reply_queue()};
-    std::lock_guard lock(replies_->mutex);
-    replies_->by_ticket[request.ticket];
-  }
+  if (answers) request.reply_to = ControlReplyTo{"", reply_queue()};
   std::vector<broker::Outgoing> message(1);
   message[0].exchange = std::string(broker::kControlExchange);
   message[0].mandatory = false; // no worker listening is not an error
   message[0].message.properties.delivery_mode = 1;
-  message[0].message.body = encode_control(request);
+  try {
+    message[0].message.body = encode_control(request);
+  } catch (const nlohmann::json::exception& e) {
+    throw InvalidInput("arguments", e.what()); // e.g. a string that is not UTF-8
+  }
+  if (answers) {
+    std::lock_guard lock(replies_->mutex);
+    replies_->by_ticket[request.ticket];
+  }
   auto futures = broker_->publish(std::move(message));
   const auto sent = await_confirm(futures[0], SteadyClock::now() + options_.publish_timeout,
                                   options_.publish_timeout);

@@ -317,7 +317,7 @@ TEST_CASE("a retry due within a second is held by its eta on a local timer, then
 
 TEST_CASE("a rate-limited task is held on a timer per slot; other tasks run meanwhile") {
   PathFixture f;
-  f.path->set_rate_limit("demo.add", RateLimit{2, 1s}); // one start every 500 ms
+  f.path->set_rate_limit("demo.add", RateLimit{4, 1s}); // one start every 250 ms
   for (int i = 0; i < 3; ++i)
     f.publish(f.enqueue("demo.add", {i, 1}));
   f.publish(f.enqueue("demo.sleep", {0}));
@@ -325,8 +325,8 @@ TEST_CASE("a rate-limited task is held on a timer per slot; other tasks run mean
   CHECK(f.path->counters().succeeded == 2); // the first add, and the sleep: not limited
   CHECK(f.path->counters().rate_limited == 2);
   REQUIRE(f.deferred.size() == 2);
-  CHECK(f.deferred[0].first == 500ms);
-  CHECK(f.deferred[1].first == 1000ms);
+  CHECK(f.deferred[0].first == 250ms);
+  CHECK(f.deferred[1].first == 500ms);
   CHECK(f.broker.unacked("default") == 2); // held: still ours, unacked
   for (auto& [delay, fn] : f.deferred)
     fn();
@@ -335,9 +335,25 @@ TEST_CASE("a rate-limited task is held on a timer per slot; other tasks run mean
   CHECK(f.broker.unacked("default") == 0);
 }
 
+TEST_CASE("a rate-limit wait of a second or more goes back to the delay levels, unreserved") {
+  PathFixture f;
+  f.path->set_rate_limit("demo.add", RateLimit{1, 10s}); // one start every 10 s
+  f.publish(f.enqueue("demo.add", {1, 1}));
+  f.publish(f.enqueue("demo.add", {2, 2}));
+  f.settle();
+  CHECK(f.path->counters().succeeded == 1);
+  CHECK(f.deferred.empty());               // nothing held in memory
+  CHECK(f.broker.delayed() == 1);          // the second waits in the broker
+  CHECK(f.broker.unacked("default") == 0); // acked once that publish was confirmed
+  f.broker.advance(10s);
+  f.settle();
+  CHECK(f.path->counters().succeeded == 2);
+  CHECK(f.recorder.states().size() == 6); // RECEIVED, STARTED, SUCCESS each: never counted twice
+}
+
 TEST_CASE("once stopping, held and new deliveries go back to their queue unstarted") {
   PathFixture f;
-  f.path->set_rate_limit("demo.add", RateLimit{1, 1s});
+  f.path->set_rate_limit("demo.add", RateLimit{2, 1s});
   f.publish(f.enqueue("demo.add", {1, 1}));
   f.publish(f.enqueue("demo.add", {2, 2}));
   f.settle();
@@ -347,11 +363,12 @@ TEST_CASE("once stopping, held and new deliveries go back to their queue unstart
   CHECK(f.path->counters().succeeded == 1);
   CHECK(f.path->counters().requeued == 1);
   CHECK(f.broker.unacked("default") == 0);
-  CHECK(f.broker.depth("default") == 1); // (the worker cancels its consumers: no redelivery loop)
+  CHECK(f.broker.depth("default") == 1);  // (the worker cancels its consumers: no redelivery loop)
   CHECK(f.recorder.states().size() == 3); // RECEIVED, STARTED, SUCCESS of the first only
 }
 
-TEST_CASE("past the pool's slots, the highest priority waiting job runs next; a stop requeues them") {
+TEST_CASE(
+    "past the pool's slots, the highest priority waiting job runs next; a stop requeues them") {
   PathFixture f(1);
   f.publish(f.enqueue("demo.add", {1, 0}));
   f.broker.run(); // runs: the one slot is taken

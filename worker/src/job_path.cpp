@@ -105,6 +105,13 @@ void JobPath::handle(broker::Delivery&& delivery) {
     return send_back_for_eta(std::move(delivery), *job.eta - now);
   }
   if (const auto rate = limiter_.effective(job.task, definition->defaults.rate_limit)) {
+    // A long wait goes back to the broker (DESIGN.md: delays never live in
+    // worker memory), without a reservation: it competes again when it returns.
+    const Duration until_free = limiter_.next_slot_in(job.task, *rate, now);
+    if (until_free >= kLocalEtaLimit) {
+      ++counters_.rate_limited;
+      return send_back_until(std::move(delivery), now + until_free);
+    }
     const Duration wait = limiter_.reserve(job.task, *rate, now);
     if (wait > Duration::zero()) return hold_for_rate(std::move(delivery), *definition, wait);
   }
@@ -151,7 +158,18 @@ void JobPath::send_back_for_eta(broker::Delivery&& delivery, Duration wait) {
                           settlement->on_publish(settlement));
 }
 
-// The job keeps its place in the prefetch window meanwhile; other tasks run on.
+// Publishes the job again to arrive at DUE (the delay levels), then acks this delivery.
+void JobPath::send_back_until(broker::Delivery&& delivery, Timestamp due) {
+  auto settlement = Settlement::make(*this, std::move(delivery), 1);
+  Job later = *settlement->delivery().job;
+  later.eta = due;
+  const Duration wait = due - options_.clock();
+  broker_.publish_delayed(later, std::chrono::duration_cast<std::chrono::seconds>(wait),
+                          settlement->on_publish(settlement));
+}
+
+// Under a second: the job keeps its place in the prefetch window meanwhile;
+// other tasks run on.
 void JobPath::hold_for_rate(broker::Delivery&& delivery, const TaskDefinition& definition,
                             Duration wait) {
   ++counters_.rate_limited;
@@ -175,29 +193,11 @@ void JobPath::requeue_unstarted(broker::Delivery&& delivery) {
 void JobPath::start(broker::Delivery&& delivery, const TaskDefinition& definition) {
   ++counters_.received;
   if (options_.on_received) options_.on_received(*delivery.job);
-  auto held = std::make_shared<broker::Delivery>(std::move(delivery));
-  store::JobChange received =
-      store::received_change(*held->job, options_.clock(), options_.worker_name);
-  if (!held->redelivered) {
-    recorder_.record(std::move(received), {});
-    return run(held, definition);
-  }
-  // A redelivery: its worker may have died under it. Count before running.
-  recorder_.record(std::move(received), [this, held, &definition](const store::WriteOutcome& o) {
-    if (!o.committed) {
-      ++counters_.requeued;
-      broker_.reject(*held, true);
-      return;
-    }
-    // Each attempt (retries + 1 of them) was delivered once; the rest were redeliveries.
-    const int redeliveries = o.deliveries - held->job->retries - 1;
-    if (redeliveries > definition.defaults.max_redeliveries)
-      return fail_lost(std::move(*held), redeliveries);
-    run(held, definition);
-  });
+  run(std::make_shared<broker::Delivery>(std::move(delivery)), definition);
 }
 
 void JobPath::run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
+  if (stopping_) return requeue_unstarted(std::move(*held));
   if (options_.slots == 0 || counters_.running < options_.slots)
     return dispatch(std::move(held), definition);
   const auto key = std::make_tuple(held->preference, -held->job->priority, arrivals_++);
@@ -205,8 +205,34 @@ void JobPath::run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& 
   counters_.waiting = waiting_.size();
 }
 
+// Takes a slot. RECEIVED is recorded only now, so a job that waited for a
+// slot and went back at a shutdown was not counted as a delivery.
 void JobPath::dispatch(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
   ++counters_.running;
+  store::JobChange received =
+      store::received_change(*held->job, options_.clock(), options_.worker_name);
+  if (!held->redelivered) {
+    recorder_.record(std::move(received), {});
+    return begin(std::move(held), definition);
+  }
+  // A redelivery: its worker may have died under it. Count before running.
+  recorder_.record(std::move(received), [this, held, &definition](const store::WriteOutcome& o) {
+    const int redeliveries = o.deliveries - held->job->retries - 1;
+    if (!o.committed || stopping_) {
+      --counters_.running;
+      requeue_unstarted(std::move(*held));
+    } else if (redeliveries > definition.defaults.max_redeliveries) {
+      // Each attempt (retries + 1 of them) was delivered once; the rest were redeliveries.
+      --counters_.running;
+      fail_lost(std::move(*held), redeliveries);
+    } else {
+      return begin(held, definition);
+    }
+    dispatch_waiting();
+  });
+}
+
+void JobPath::begin(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
   recorder_.record(change(*held->job, JobState::Started), {});
   if (options_.on_started) options_.on_started(*held->job);
   const auto started = std::chrono::steady_clock::now();
@@ -219,7 +245,7 @@ void JobPath::dispatch(std::shared_ptr<broker::Delivery> held, const TaskDefinit
 }
 
 void JobPath::dispatch_waiting() {
-  while (!waiting_.empty() && counters_.running < options_.slots) {
+  while (!waiting_.empty() && counters_.running < options_.slots && !stopping_) {
     Waiting next = std::move(waiting_.begin()->second);
     waiting_.erase(waiting_.begin());
     counters_.waiting = waiting_.size();

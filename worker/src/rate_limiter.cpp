@@ -17,6 +17,11 @@ std::optional<RateLimit> RateLimiter::effective(const std::string& task,
   return it != overrides_.end() ? it->second : defined;
 }
 
+Duration RateLimiter::next_slot_in(const std::string& task, const RateLimit&, Timestamp now) const {
+  const auto it = next_free_.find(task);
+  return it == next_free_.end() || it->second <= now ? Duration::zero() : it->second - now;
+}
+
 Duration RateLimiter::reserve(const std::string& task, const RateLimit& rate, Timestamp now) {
   auto [it, fresh] = next_free_.try_emplace(task, now);
   const Timestamp slot = std::max(it->second, now);

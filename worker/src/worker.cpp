@@ -187,6 +187,14 @@ class Worker::Runtime {
       reply = {{"error", e.what()}};
     }
     if (!request.reply_to) return;
+    // Answers go to a reply queue, named by the broker, through the default
+    // exchange: never to an exchange or a job queue a message names.
+    if (!request.reply_to->exchange.empty() ||
+        !request.reply_to->routing_key.starts_with("amq.gen-")) {
+      spdlog::warn("worker: control reply to {}/{} refused: answers go to amq.gen-* reply queues",
+                   request.reply_to->exchange, request.reply_to->routing_key);
+      return;
+    }
     broker::Outgoing out;
     out.exchange = request.reply_to->exchange;
     out.routing_key = request.reply_to->routing_key;
@@ -360,7 +368,7 @@ class Worker::Runtime {
     draining_ = true;
     path_.stop_starting(); // held jobs (eta, rate limit) go back as their timers fire
     try {
-      broker_.consumer().cancel();      // no more deliveries; unstarted ones go back to their queue
+      broker_.stop_consuming();         // no more deliveries, not even after a reconnect
     } catch (const std::exception& e) { // lost connection: the broker requeues them anyway
       spdlog::warn("worker: cancelling the consumers failed: {}", e.what());
     }

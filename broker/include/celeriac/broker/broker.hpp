@@ -85,6 +85,10 @@ class Broker final : public JobBroker {
   bool reject(const Delivery& delivery, bool requeue) override;
   std::vector<Subscription> subscriptions() const override;
 
+  // Stops consuming for good (a worker's warm shutdown): basic.cancel now,
+  // and no new subscription after a reconnect. Unacked deliveries stay ours.
+  void stop_consuming();
+
   // Declares and consumes QUEUE now if connected, and after every reconnect.
   // One per Broker; a second call replaces the first from the next connect.
   void listen(PrivateQueue queue);

@@ -6,7 +6,9 @@
 //   expired / revoked          -> REVOKED -> ack
 //   eta in the future          -> back to the delay topology (a local timer
 //                                 under 1 s) -> ack once that is confirmed
-//   over the task's rate limit -> held on a timer until its slot (RateLimiter)
+//   over the task's rate limit -> held on a timer until its slot (RateLimiter),
+//                                 or, a second or more away, back to the delay
+//                                 topology until then
 //   redelivered too often      -> (past the task's max_redeliveries, counted
 //                                 by the store) FAILURE WorkerLost + dead letter
 //   otherwise                  -> RECEIVED, STARTED, run, then by the plan:
@@ -112,7 +114,9 @@ class JobPath {
   void start(broker::Delivery&& delivery, const TaskDefinition& definition);
   void run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
   void dispatch(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
+  void begin(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
   void dispatch_waiting();
+  void send_back_until(broker::Delivery&& delivery, Timestamp due);
   void fail_lost(broker::Delivery&& delivery, int redeliveries);
   void finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,
               const TaskOutcome& outcome, double seconds);

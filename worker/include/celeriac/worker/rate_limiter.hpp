@@ -2,8 +2,10 @@
 // limit"), as Celery has them: per worker, not global. A limit of N per
 // period spaces a task's starts evenly, one every period / N (a token bucket
 // holding a single token, like kombu's), so "10/m" starts one job every 6 s.
-// Each job reserves the next free slot of its task when it arrives; the
-// worker holds it on a timer until then, so other tasks run on meanwhile.
+// A job that arrives less than a second before its task's next free slot
+// reserves it and is held on a timer until then, so other tasks run on
+// meanwhile; one further away goes back to the broker's delay levels without
+// a reservation, and competes again when it returns.
 // A limit changed at runtime (the control command rate_limit) applies to the
 // jobs that arrive from then on.
 //
@@ -28,6 +30,9 @@ class RateLimiter {
   // The limit in force for TASK, whose definition says DEFINED.
   std::optional<RateLimit> effective(const std::string& task,
                                      const std::optional<RateLimit>& defined) const;
+
+  // How long until TASK's next free start slot under RATE; reserves nothing.
+  Duration next_slot_in(const std::string& task, const RateLimit& rate, Timestamp now) const;
 
   // Reserves TASK's next start slot under RATE at NOW and returns how long
   // the job must wait for it (zero: start now).
