@@ -139,7 +139,9 @@ int run_worker(const Invocation& invocation) {
   if (config.worker.log_format == LogFormat::Json) ::setenv("CELERIAC_LOG_FORMAT", "json", 1);
   const TaskRegistry registry = configured_tasks(config);
   worker::Worker worker(std::move(worker_options), registry);
-  return worker.run() == 0 ? kExitOk : kExitFailure;
+  const int status = worker.run();
+  if (status == worker::Worker::kExitStuck) return status; // the supervisor restarts it
+  return status == 0 ? kExitOk : kExitFailure;
 }
 
 int run_pool_child_mode(std::span<const std::string> args) {

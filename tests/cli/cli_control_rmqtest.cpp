@@ -8,6 +8,7 @@
 
 #include <pqxx/pqxx>
 
+#include <sstream>
 #include <thread>
 
 #include "cli_queues.hpp"
@@ -148,7 +149,8 @@ TEST_CASE("worker -E sends Celery task events on celeryev") {
   q.broker.broker->listen(std::move(tap));
   REQUIRE(!listening.empty());
 
-  CliProcess worker({"worker", "-Q", q.main, "-c", "1", "--pool", "thread", "-E"}, q.env);
+  CliProcess worker(
+      {"worker", "-Q", q.main, "-c", "1", "--pool", "thread", "-E", "--log-format", "json"}, q.env);
   const std::string name = worker_name(worker);
   const auto added = q.enqueue({"--queue", q.main, "--args", "[20, 22]", "--wait"});
   REQUIRE_MESSAGE(added.code == 0, added.err);
@@ -174,8 +176,22 @@ TEST_CASE("worker -E sends Celery task events on celeryev") {
   CHECK(succeeded["clock"].get<int>() > (*received)["clock"].get<int>());
   CHECK(of("worker-online") != nullptr);
 
+  const pid_t pid = worker.pid();
   worker.signal(SIGTERM);
-  CHECK(worker.finish(60s).code == 0);
+  const auto stopped = worker.finish(60s);
+  CHECK(stopped.code == 0);
   CHECK(celeriac::test::run_until(
       &q.broker.loop, [&] { return of("worker-offline") != nullptr; }, 10s));
+  // --log-format json: every line of the log is one JSON object.
+  std::istringstream log(stopped.err);
+  int lines = 0;
+  for (std::string line; std::getline(log, line); ++lines) {
+    const json parsed = json::parse(line, nullptr, false);
+    REQUIRE_MESSAGE(parsed.is_object(), line);
+    CHECK(parsed["level"].is_string());
+    CHECK(parsed["message"].is_string());
+    CHECK(parsed["pid"] == pid);
+  }
+  CHECK(lines > 2);
+  CHECK(stopped.err.find("warm shutdown") != std::string::npos);
 }

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -80,9 +81,13 @@ struct WorkerSetup {
 struct RunningWorker {
   worker::Worker worker;
   std::optional<int> status;
+  std::atomic<bool> returned{false};
   std::thread thread;
   RunningWorker(worker::WorkerOptions o, const TaskRegistry& r) : worker(std::move(o), r) {
-    thread = std::thread([this] { status = worker.run(); });
+    thread = std::thread([this] {
+      status = worker.run();
+      returned = true;
+    });
   }
   int stop(bool cold = false) {
     worker.shutdown(cold);
@@ -292,4 +297,18 @@ TEST_CASE("priority order holds under prefetch = pool size: a high job waits for
   CHECK(w.stop() == 0);
   std::lock_guard lock(mutex);
   CHECK(started == std::vector<std::string>{"block", "high", "default"});
+}
+
+TEST_CASE("a thread pool half stuck past hard limits drains and exits with its own code") {
+  WorkerSetup s;
+  RunningWorker w(s.options(2, PoolKind::Thread), s.registry);
+  for (int i = 0; i < 2; ++i) {
+    Job spin = s.job("demo.spin", {3}, i); // ignores cancellation: its thread is abandoned
+    spin.hard_time_limit = 200ms;
+    s.publisher.publish_all({spin});
+  }
+  REQUIRE(test::eventually([&] { return w.returned.load(); }, 60s, 50ms));
+  w.thread.join();
+  CHECK(w.status == worker::Worker::kExitStuck);
+  CHECK(s.count("task = 'demo.spin' and error_type = 'TimeLimitExceeded'") == 2);
 }

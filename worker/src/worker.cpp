@@ -97,6 +97,10 @@ class Worker::Runtime {
     if (threads_ != nullptr) {
       threads_->on_too_many_stuck = [this] {
         spdlog::error("worker: half the pool is stuck past hard time limits; draining to restart");
+        {
+          std::lock_guard lock(owner_.mutex_);
+          owner_.stuck_ = true;
+        }
         begin_shutdown(false);
       };
     }
@@ -476,6 +480,7 @@ int Worker::run() {
     uv_run(&loop, UV_RUN_DEFAULT); // until finish() stops it
     std::lock_guard lock(mutex_);
     runtime_ = nullptr;
+    if (status == 0 && stuck_) status = kExitStuck;
   }
   uv_run(&loop, UV_RUN_DEFAULT); // the handles the runtime's parts closed on their way out
   uv_loop_close(&loop);

@@ -58,8 +58,11 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // Connects, consumes and runs jobs until shut down. Returns the exit status:
-  // 0 after a shutdown, 1 when it could not start (the reason is logged).
+  // 0 after a shutdown, 1 when it could not start (the reason is logged),
+  // kExitStuck after it drained because half its threads were stuck past
+  // their hard time limit (restart it: the stuck threads go with the process).
   int run();
+  static constexpr int kExitStuck = 3;
 
   // Asks for a warm shutdown (cold = false) or a cold one; any thread, any time.
   void shutdown(bool cold = false);
@@ -74,8 +77,9 @@ class Worker {
   class Runtime;
   WorkerOptions options_;
   const TaskRegistry& registry_;
-  mutable std::mutex mutex_;   // guards the three below
+  mutable std::mutex mutex_;   // guards the fields below
   int requested_ = 0;          // 0 none, 1 warm, 2 cold
+  bool stuck_ = false;         // drained because of stuck threads
   Runtime* runtime_ = nullptr; // while run() is in its loop
   JobPathCounters counters_;
   int http_port_ = 0;
