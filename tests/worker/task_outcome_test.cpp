@@ -4,6 +4,7 @@
 #include "celeriac/worker/task_outcome.hpp"
 
 #include <doctest/doctest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 
 #include "celeriac/core/error.hpp"
 
@@ -137,4 +138,21 @@ TEST_CASE("plans: success, retry with the policy or the task's delay, and failur
   CHECK(rejected.state == JobState::Failure);
   CHECK(rejected.error_type == "Reject");
   CHECK(rejected.dead_letter);
+}
+
+TEST_CASE("a task's log lines name its task and job") {
+  auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(8);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", ring));
+  Job job;
+  job.id = *JobId::parse("8f2939de-b4c7-4c6c-9e95-26de686d15d9");
+  job.task = "jira.sync_issue";
+  TaskContext ctx(job);
+  ctx.log(spdlog::level::warn, "page {} of {}", 2, 5);
+  spdlog::set_default_logger(previous);
+  const auto lines = ring->last_formatted();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].find("[warning]") != std::string::npos);
+  CHECK(lines[0].find("task jira.sync_issue [8f2939de-b4c7-4c6c-9e95-26de686d15d9]: page 2 of 5") !=
+        std::string::npos);
 }

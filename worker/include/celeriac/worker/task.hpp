@@ -5,6 +5,7 @@
 //   registry.add("jira.sync_issue", [](celeriac::TaskContext& ctx) {
 //     for (const auto& page : pages(ctx.args())) {
 //       ctx.checkpoint();                     // throws once the soft limit passed
+//       ctx.log(spdlog::level::info, "page {}", page.number);
 //       if (rate_limited) throw celeriac::Retry{std::chrono::seconds(30), "429 from JIRA"};
 //       ...
 //     }
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "celeriac/core/config.hpp"
@@ -82,6 +84,16 @@ class TaskContext {
   bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
   // Throws SoftTimeLimitExceeded when cancelled(); call it between steps.
   void checkpoint() const;
+
+  // Logs LEVEL through spdlog, with the task's name and the job's id in front
+  // (the worker's log: text or JSON as configured):
+  //   ctx.log(spdlog::level::info, "synced {} pages", pages);
+  template <typename... Args>
+  void log(spdlog::level::level_enum level, fmt::format_string<Args...> format,
+           Args&&... args) const {
+    spdlog::log(level, "task {} [{}]: {}", job_.task, job_.id.str(),
+                fmt::format(format, std::forward<Args>(args)...));
+  }
 
   // The task's progress, 0..1, and a note (logged at debug level).
   void progress(double fraction, std::string note);
