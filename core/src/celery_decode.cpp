@@ -14,11 +14,10 @@ namespace celeriac {
 namespace {
 
 // Headers decode_job interprets; everything else is kept in extra_headers.
-constexpr std::string_view kKnownHeaders[] = {"lang",     "task",       "id",      "shadow",
-                                              "eta",      "expires",    "group",   "group_index",
-                                              "retries",  "timelimit",  "root_id", "parent_id",
-                                              "argsrepr", "kwargsrepr", "origin",  "ignore_result",
-                                              kSentAtHeader};
+constexpr std::string_view kKnownHeaders[] = {
+    "lang",     "task",        "id",      "shadow",        "eta",        "expires",
+    "group",    "group_index", "retries", "timelimit",     "root_id",    "parent_id",
+    "argsrepr", "kwargsrepr",  "origin",  "ignore_result", kSentAtHeader};
 
 // What RabbitMQ adds when it dead-letters a message (x-death, x-first-death-*,
 // x-last-death-*) belongs to that one trip through the broker, not to the job.

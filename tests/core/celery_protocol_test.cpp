@@ -256,7 +256,8 @@ TEST_CASE("the send time travels in x-celeriac-sent-at, and a malformed one is d
   CHECK_FALSE(job.sent_at); // a Celery client's message has none
   job.sent_at = *parse_iso8601("2026-11-24T08:00:00.123456Z");
   Message m = encode_job(job);
-  CHECK(*m.headers.find("x-celeriac-sent-at") == HeaderValue(std::string("2026-11-24T08:00:00.123456+00:00")));
+  CHECK(*m.headers.find("x-celeriac-sent-at") ==
+        HeaderValue(std::string("2026-11-24T08:00:00.123456+00:00")));
   CHECK(decode_job(m, "q").sent_at == job.sent_at);
   CHECK(decode_job(m, "q").extra_headers.find("x-celeriac-sent-at") == nullptr);
 

@@ -107,7 +107,7 @@ void JobPath::handle(broker::Delivery&& delivery) {
   if (const auto rate = limiter_.effective(job.task, definition->defaults.rate_limit)) {
     // A long wait goes back to the broker (DESIGN.md: delays never live in
     // worker memory), without a reservation: it competes again when it returns.
-    const Duration until_free = limiter_.next_slot_in(job.task, *rate, now);
+    const Duration until_free = limiter_.next_slot_in(job.task, now);
     if (until_free >= kLocalEtaLimit) {
       ++counters_.rate_limited;
       return send_back_until(std::move(delivery), now + until_free);

@@ -17,7 +17,7 @@ std::optional<RateLimit> RateLimiter::effective(const std::string& task,
   return it != overrides_.end() ? it->second : defined;
 }
 
-Duration RateLimiter::next_slot_in(const std::string& task, const RateLimit&, Timestamp now) const {
+Duration RateLimiter::next_slot_in(const std::string& task, Timestamp now) const {
   const auto it = next_free_.find(task);
   return it == next_free_.end() || it->second <= now ? Duration::zero() : it->second - now;
 }

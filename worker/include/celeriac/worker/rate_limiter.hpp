@@ -31,8 +31,8 @@ class RateLimiter {
   std::optional<RateLimit> effective(const std::string& task,
                                      const std::optional<RateLimit>& defined) const;
 
-  // How long until TASK's next free start slot under RATE; reserves nothing.
-  Duration next_slot_in(const std::string& task, const RateLimit& rate, Timestamp now) const;
+  // How long until TASK's next free start slot; reserves nothing.
+  Duration next_slot_in(const std::string& task, Timestamp now) const;
 
   // Reserves TASK's next start slot under RATE at NOW and returns how long
   // the job must wait for it (zero: start now).
