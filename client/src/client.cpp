@@ -14,15 +14,16 @@
 #include <mutex>
 #include <random>
 
-#include "broker_thread.hpp"
 #include "celeriac/broker/topology.hpp"
 #include "client_database.hpp"
+#include "celeriac/broker/broker_thread.hpp"
+#include "celeriac/broker/job_message.hpp"
 #include "client_messages.hpp"
 
 namespace celeriac {
 namespace {
 
-using client_detail::BrokerThread;
+using broker::BrokerThread;
 using SteadyClock = std::chrono::steady_clock;
 
 Timestamp now_utc() {
@@ -236,7 +237,7 @@ Client::Impl::Prepared Client::Impl::prepare(const EnqueueRequest& request, Time
   }
   job.origin = origin_;
   job.sent_at = now; // the worker's queue-wait metric counts from here
-  auto message = client_detail::job_message(job, now, config_.broker.max_body_bytes);
+  auto message = broker::job_message(job, now, config_.broker.max_body_bytes);
   return {std::move(job), std::move(message)};
 }
 

@@ -14,12 +14,6 @@ namespace celeriac::client_detail {
 // management URL: dead-letter policies are the workers' business.
 broker::BrokerOptions broker_options(const Config& config, const ClientOptions& options);
 
-// JOB as a message to its queue, or to the delay levels when its eta is a
-// second or more after NOW. Throws InvalidInput when the body exceeds
-// MAX_BODY_BYTES (workers would refuse it), the JSON is not valid UTF-8, or
-// the eta is beyond the longest delay.
-broker::Outgoing job_message(const Job& job, Timestamp now, std::uint64_t max_body_bytes);
-
 // Celery's broadcast revoke on the control exchange:
 // {"method": "revoke", "arguments": {"task_id": ID, "terminate": TERMINATE}}.
 broker::Outgoing revoke_message(JobId id, bool terminate);

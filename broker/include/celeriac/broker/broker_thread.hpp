@@ -1,4 +1,4 @@
-// BrokerThread: a broker::Broker on a libuv loop of its own thread, which
+// BrokerThread: a Broker on a libuv loop of its own thread, which
 // other threads publish through.
 //
 // Threading: publish() may be called from any thread. It appends to a queue
@@ -22,33 +22,33 @@
 
 #include "celeriac/broker/broker.hpp"
 
-namespace celeriac::client_detail {
+namespace celeriac::broker {
 
 class BrokerThread {
  public:
-  explicit BrokerThread(broker::BrokerOptions options);
+  explicit BrokerThread(BrokerOptions options);
   ~BrokerThread();
   BrokerThread(const BrokerThread&) = delete;
   BrokerThread& operator=(const BrokerThread&) = delete;
 
   // Queues MESSAGES for the loop, in order; their `done` callbacks are
   // replaced by the returned futures.
-  std::vector<std::future<broker::PublishResult>> publish(std::vector<broker::Outgoing> messages);
+  std::vector<std::future<PublishResult>> publish(std::vector<Outgoing> messages);
 
   // Declares QUEUE, this connection's private queue (broker.hpp), on the
   // loop; its callbacks run on the loop thread. False once stopped.
-  bool listen(broker::PrivateQueue queue);
+  bool listen(PrivateQueue queue);
 
  private:
-  void run(broker::BrokerOptions options, std::promise<void>& started);
+  void run(BrokerOptions options, std::promise<void>& started);
   void drain(); // loop thread: hands queued messages to the broker, or stops
 
   uv_loop_t loop_{};
   uv_async_t wakeup_{};
-  std::unique_ptr<broker::Broker> broker_; // loop thread only
+  std::unique_ptr<Broker> broker_; // loop thread only
 
   std::mutex mutex_; // guards queued_, calls_, running_, stopping_
-  std::vector<broker::Outgoing> queued_;
+  std::vector<Outgoing> queued_;
   std::vector<std::function<void()>> calls_; // to run on the loop, in order
   bool running_ = false;                     // the loop accepts messages
   bool stopping_ = false;                    // the destructor asked the loop to end
@@ -56,4 +56,4 @@ class BrokerThread {
   std::thread thread_; // last: starts after everything above exists
 };
 
-} // namespace celeriac::client_detail
+} // namespace celeriac::broker

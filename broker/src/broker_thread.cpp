@@ -1,25 +1,25 @@
-#include "broker_thread.hpp"
+#include "celeriac/broker/broker_thread.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <memory>
 
-namespace celeriac::client_detail {
+namespace celeriac::broker {
 namespace {
 
 uv_handle_t* as_handle(uv_async_t* async) {
   return reinterpret_cast<uv_handle_t*>(async);
 }
 
-std::future<broker::PublishResult> failed(const std::string& reason) {
-  std::promise<broker::PublishResult> promise;
-  promise.set_value({broker::PublishStatus::Failed, reason});
+std::future<PublishResult> failed(const std::string& reason) {
+  std::promise<PublishResult> promise;
+  promise.set_value({PublishStatus::Failed, reason});
   return promise.get_future();
 }
 
 } // namespace
 
-BrokerThread::BrokerThread(broker::BrokerOptions options) {
+BrokerThread::BrokerThread(BrokerOptions options) {
   std::promise<void> started;
   auto ready = started.get_future();
   thread_ = std::thread([this, &started, options = std::move(options)]() mutable {
@@ -42,13 +42,13 @@ BrokerThread::~BrokerThread() {
   if (thread_.joinable()) thread_.join();
 }
 
-void BrokerThread::run(broker::BrokerOptions options, std::promise<void>& started) {
+void BrokerThread::run(BrokerOptions options, std::promise<void>& started) {
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &wakeup_,
                 [](uv_async_t* async) { static_cast<BrokerThread*>(async->data)->drain(); });
   wakeup_.data = this;
   try {
-    broker_ = std::make_unique<broker::Broker>(&loop_, std::move(options));
+    broker_ = std::make_unique<Broker>(&loop_, std::move(options));
     broker_->start();
   } catch (...) {
     broker_.reset();
@@ -68,7 +68,7 @@ void BrokerThread::run(broker::BrokerOptions options, std::promise<void>& starte
 }
 
 void BrokerThread::drain() {
-  std::vector<broker::Outgoing> batch;
+  std::vector<Outgoing> batch;
   std::vector<std::function<void()>> calls;
   bool stop = false;
   {
@@ -88,9 +88,9 @@ void BrokerThread::drain() {
   uv_close(as_handle(&wakeup_), nullptr);
 }
 
-std::vector<std::future<broker::PublishResult>> BrokerThread::publish(
-    std::vector<broker::Outgoing> messages) {
-  std::vector<std::future<broker::PublishResult>> futures;
+std::vector<std::future<PublishResult>> BrokerThread::publish(
+    std::vector<Outgoing> messages) {
+  std::vector<std::future<PublishResult>> futures;
   futures.reserve(messages.size());
   std::lock_guard lock(mutex_);
   if (!running_) {
@@ -99,9 +99,9 @@ std::vector<std::future<broker::PublishResult>> BrokerThread::publish(
     return futures;
   }
   for (auto& message : messages) {
-    auto promise = std::make_shared<std::promise<broker::PublishResult>>();
+    auto promise = std::make_shared<std::promise<PublishResult>>();
     futures.push_back(promise->get_future());
-    message.done = [promise](const broker::PublishResult& result) { promise->set_value(result); };
+    message.done = [promise](const PublishResult& result) { promise->set_value(result); };
     queued_.push_back(std::move(message));
   }
   // Under the lock: while running_ holds, drain() has not closed the handle.
@@ -109,11 +109,11 @@ std::vector<std::future<broker::PublishResult>> BrokerThread::publish(
   return futures;
 }
 
-} // namespace celeriac::client_detail
+} // namespace celeriac::broker
 
-namespace celeriac::client_detail {
+namespace celeriac::broker {
 
-bool BrokerThread::listen(broker::PrivateQueue queue) {
+bool BrokerThread::listen(PrivateQueue queue) {
   std::lock_guard lock(mutex_);
   if (!running_) return false;
   calls_.push_back(
@@ -122,4 +122,4 @@ bool BrokerThread::listen(broker::PrivateQueue queue) {
   return true;
 }
 
-} // namespace celeriac::client_detail
+} // namespace celeriac::broker
