@@ -42,4 +42,13 @@ std::optional<std::uint32_t> QueueAdmin::purge(const std::string& queue) {
   return ok->message_count;
 }
 
+std::optional<std::uint32_t> QueueAdmin::remove(const std::string& queue) {
+  if (!connection_->is_open()) throw InfrastructureError("queue.delete: not connected");
+  if (!probe_queue(*connection_, kChannel, queue)) return std::nullopt;
+  const amqp_queue_delete_ok_t* ok =
+      amqp_queue_delete(connection_->native(), kChannel, bytes_view(queue), 0, 0);
+  connection_->check_reply(kChannel, "queue.delete");
+  return ok->message_count;
+}
+
 } // namespace celeriac::broker

@@ -243,4 +243,17 @@ std::string_view to_string(AlertKind kind) {
   return "?";
 }
 
+std::int64_t scheduler_lock_key(const Config& config) {
+  if (config.scheduler.lock_key) return *config.scheduler.lock_key;
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const std::string_view part :
+       {std::string_view("celeriac.scheduler:"), std::string_view(config.database.schema)}) {
+    for (const char c : part) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ULL;
+    }
+  }
+  return static_cast<std::int64_t>(hash);
+}
+
 } // namespace celeriac

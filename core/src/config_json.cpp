@@ -155,24 +155,31 @@ json tasks_json(const std::vector<TaskConfig>& tasks) {
 
 json schedules_json(const std::vector<ScheduleConfig>& schedules) {
   json out = json::array();
-  for (const ScheduleConfig& s : schedules) {
-    out.push_back({{"name", s.name},
-                   {"cron", optional(s.cron)},
-                   {"every", optional(s.every)},
-                   {"tz", s.tz},
-                   {"task", s.task},
-                   {"args", s.args},
-                   {"kwargs", s.kwargs},
-                   {"queue", optional(s.queue)},
-                   {"priority", optional(s.priority)},
-                   {"expires", optional(s.expires)},
-                   {"jitter", format_duration(s.jitter)},
-                   {"catch_up", to_string(s.catch_up)},
-                   {"lookback", format_duration(s.lookback)},
-                   {"enabled", s.enabled}});
-  }
+  for (const ScheduleConfig& s : schedules)
+    out.push_back(to_json(s));
   return out;
 }
+
+} // namespace
+
+json to_json(const ScheduleConfig& s) {
+  return {{"name", s.name},
+          {"cron", optional(s.cron)},
+          {"every", optional(s.every)},
+          {"tz", s.tz},
+          {"task", s.task},
+          {"args", s.args},
+          {"kwargs", s.kwargs},
+          {"queue", optional(s.queue)},
+          {"priority", optional(s.priority)},
+          {"expires", optional(s.expires)},
+          {"jitter", format_duration(s.jitter)},
+          {"catch_up", to_string(s.catch_up)},
+          {"lookback", format_duration(s.lookback)},
+          {"enabled", s.enabled}};
+}
+
+namespace {
 
 json worker_json(const WorkerConfig& worker) {
   return {{"queues", worker.queues},
@@ -228,7 +235,7 @@ nlohmann::json to_json(const Config& config, bool redact) {
       {"pools", pools_json(config.pools)},
       {"alerts", alerts_json(config.alerts)},
       {"scheduler",
-       {{"http", optional(config.scheduler.http)}, {"lock_key", config.scheduler.lock_key}}}};
+       {{"http", optional(config.scheduler.http)}, {"lock_key", scheduler_lock_key(config)}}}};
   if (redact) redact_secrets(out);
   return out;
 }

@@ -69,7 +69,12 @@ TEST_CASE("an empty file gives the documented defaults") {
   CHECK(config.worker.prefetch == 0);
   CHECK(config.worker.shutdown_timeout == 60s);
   CHECK(config.worker.log_format == LogFormat::Text);
-  CHECK(config.scheduler.lock_key == kDefaultSchedulerLockKey);
+  CHECK_FALSE(config.scheduler.lock_key.has_value());
+  // Derived from the schema, so two schemas' schedulers elect apart.
+  Config other = config;
+  other.database.schema = "other";
+  CHECK(celeriac::scheduler_lock_key(config) != celeriac::scheduler_lock_key(other));
+  CHECK(celeriac::scheduler_lock_key(config) == celeriac::scheduler_lock_key(config));
   CHECK(config.tasks.empty());
   CHECK(config.schedules.empty());
   CHECK(config.pools.empty());

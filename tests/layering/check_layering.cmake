@@ -11,10 +11,10 @@ set(ALLOW_broker core json fmt toml date_tz rabbitmq uv curl spdlog)
 set(ALLOW_store core json fmt toml date_tz pqxx uv spdlog)
 set(ALLOW_client core broker store json fmt toml date_tz rabbitmq uv curl pqxx spdlog)
 set(ALLOW_worker core broker store json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib)
-set(ALLOW_scheduler core broker store json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib)
+set(ALLOW_scheduler core broker store json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib uuid)
 set(ALLOW_server core broker store json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib)
 set(ALLOW_tasks core broker store worker json fmt toml date_tz rabbitmq uv curl pqxx spdlog)
-set(ALLOW_cli core broker store client worker scheduler server tasks json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib cxxopts)
+set(ALLOW_cli core broker store client worker scheduler server tasks json fmt toml date_tz rabbitmq uv curl pqxx spdlog httplib cxxopts uuid)
 
 # Which dependency an include belongs to, by the include's prefix.
 set(HEADER_PREFIXES

@@ -37,6 +37,9 @@ class QueueAdmin {
   // were; unacked messages stay with their consumers. nullopt when QUEUE does
   // not exist.
   std::optional<std::uint32_t> purge(const std::string& queue);
+  // Deletes QUEUE with its messages (queue.delete, unconditional) and returns
+  // how many it held; nullopt when QUEUE does not exist.
+  std::optional<std::uint32_t> remove(const std::string& queue);
 
  private:
   static constexpr amqp_channel_t kChannel = 1;

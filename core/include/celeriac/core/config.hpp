@@ -35,9 +35,6 @@ namespace celeriac {
 // Deepest nesting of tables, arrays and dotted keys a file may have; deeper
 // input is rejected before parsing so that no recursion over it can exhaust the stack.
 inline constexpr int kMaxConfigNesting = 32;
-// The advisory lock schedulers elect their leader with: "celeriac" in ASCII,
-// so it is unlikely to collide with an application's own locks.
-inline constexpr std::int64_t kDefaultSchedulerLockKey = 0x63656c6572696163;
 
 struct BrokerTlsConfig {
   std::optional<std::string> ca_cert;     // PEM file; the system store when absent
@@ -184,7 +181,10 @@ struct AlertConfig {
 
 struct SchedulerConfig {
   std::optional<std::string> http; // "host:port"
-  std::int64_t lock_key = kDefaultSchedulerLockKey;
+  // The advisory lock the replicas elect their leader with; nullopt: derived
+  // from database.schema (scheduler_lock_key), so deployments sharing a
+  // database in different schemas elect apart.
+  std::optional<std::int64_t> lock_key;
   bool operator==(const SchedulerConfig&) const = default;
 };
 
@@ -210,6 +210,10 @@ struct Config {
 
   bool operator==(const Config&) const = default;
 };
+
+// The advisory-lock key of CONFIG's schedulers: scheduler.lock_key, or else
+// FNV-1a (64-bit) of "celeriac.scheduler:" and database.schema.
+std::int64_t scheduler_lock_key(const Config& config);
 
 // Parses and validates a celeriac.toml. SOURCE_NAME (usually the path) names
 // the file in syntax errors. Empty text gives the defaults.
@@ -237,6 +241,8 @@ void apply_override(Config& config, std::string_view dotted_key, std::string_vie
 // passwords in URLs become "****" (the user stays), as does the value of any
 // key whose name contains password, token or secret.
 nlohmann::json to_json(const Config& config, bool redact = true);
+// One [[schedules]] entry as to_json shows it; also its definition in the store.
+nlohmann::json to_json(const ScheduleConfig& schedule);
 
 // "amqp://guest:****@host:5672/%2f": URL with its password, and the values of
 // query parameters named like a secret, masked. Text without "://" is returned as is.

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 namespace celeriac::store {
 
@@ -12,5 +13,9 @@ namespace celeriac::store {
 // URIs (postgresql://...) and for keyword=value strings.
 std::string with_connect_timeout(std::string url,
                                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+// URL with libpq parameter KEY=VALUE added unless it sets KEY already. VALUE
+// must need no quoting or escaping (letters, digits, "-_.:/@").
+std::string with_parameter(std::string url, std::string_view key, std::string_view value);
 
 } // namespace celeriac::store

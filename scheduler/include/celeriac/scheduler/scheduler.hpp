@@ -1,0 +1,112 @@
+// Scheduler: the `celeriac scheduler` daemon's engine. Any number of replicas
+// run; one leads, elected by pg_try_advisory_lock on a connection of its own,
+// and only the leader fires (docs/scheduler.md).
+//
+//   celeriac::scheduler::Scheduler scheduler(config, {});
+//   std::thread loop([&] { scheduler.run(); });   // until stop()
+//
+// Exactly once: each due fire is first recorded in schedule_fires (primary
+// key (schedule, fire_time), job id = UUID v5 of that pair) on the session
+// that holds the lock, then published with confirms, then marked published.
+// A leader that lost its session cannot record, so it cannot fire; a fire
+// recorded but not confirmed is published again by whoever leads next, with
+// the same job id.
+//
+// Threading: tick() and run() belong to one thread (the loop). stop(),
+// reload(), is_leader() and metrics() may be called from any thread.
+// The clock: run() reads the system clock; tick(now) takes the instant from
+// its caller, so tests drive the scheduler through DST days with a fake one.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "celeriac/core/config.hpp"
+#include "celeriac/core/time.hpp"
+#include "celeriac/scheduler/scheduler_metrics.hpp"
+
+namespace celeriac::broker {
+class BrokerThread;
+}
+
+namespace celeriac::scheduler {
+
+struct SchedulerOptions {
+  // This replica's name in logs and in pg_stat_activity ("host:pid" by default).
+  std::string name;
+  // How often a standby tries for the lock, and a leader checks it still has it.
+  Duration lock_interval = std::chrono::seconds(1);
+  // How long a publish may wait for the broker's confirm before the fire is
+  // left for a later pass.
+  Duration publish_timeout = std::chrono::seconds(10);
+  // How often unconfirmed fires are published again while this replica leads.
+  Duration republish_interval = std::chrono::seconds(5);
+};
+
+class Scheduler {
+ public:
+  // Connects to the broker (declaring the configured queues); the database is
+  // connected on the first tick. Throws InfrastructureError when the broker
+  // cannot be reached, InvalidInput for a schedule that cannot be evaluated.
+  Scheduler(Config config, SchedulerOptions options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // One pass at NOW: keeps or seeks the lock; as leader, publishes fires left
+  // unconfirmed and fires every due one. Returns when the next pass is due
+  // (never later than NOW + lock_interval while standing by). Never throws
+  // for a lost server: it logs, stands down and tries again later.
+  Timestamp tick(Timestamp now);
+
+  // Passes on the system clock until stop(), sleeping in between; a reload()
+  // or stop() wakes it at once. Gives up the lock (closes its session) on return.
+  void run();
+  void stop();
+  // Replaces the configuration at the next pass; a leader syncs the
+  // schedules table again. Broker or database settings need a restart.
+  void reload(Config config);
+
+  bool is_leader() const { return leader_.load(); }
+  const SchedulerMetrics& metrics() const { return metrics_; }
+
+ private:
+  struct Entry; // one schedule, parsed, and how far it has fired
+  struct Fire;  // one fire to publish
+  void connect_database();
+  void drop_database(const std::string& why);
+  void become_leader(Timestamp now);
+  void stand_down(const std::string& why);
+  void apply_config();
+  void sync_schedules();
+  void republish(Timestamp now);
+  Timestamp fire_due(Timestamp now);
+  void publish_and_mark(const std::vector<Fire>& fires, Timestamp now, bool count_lag);
+
+  Config config_;
+  SchedulerOptions options_;
+  std::int64_t lock_key_;
+  SchedulerMetrics metrics_;
+  std::unique_ptr<broker::BrokerThread> broker_;
+  std::unique_ptr<pqxx::connection> db_; // the lock's session, when connected
+  std::vector<Entry> entries_;           // the enabled schedules
+  std::atomic<bool> leader_{false};
+  Timestamp next_lock_check_{};
+  Timestamp next_republish_{};
+  Timestamp next_connect_log_{};
+
+  std::mutex mutex_; // guards pending_config_ and stopping_
+  std::condition_variable wake_;
+  std::optional<Config> pending_config_;
+  bool stopping_ = false;
+};
+
+} // namespace celeriac::scheduler

@@ -1,0 +1,345 @@
+// The scheduler's pass: lock, sync, republish, fire (scheduler.hpp).
+#include "celeriac/scheduler/scheduler.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <future>
+#include <pqxx/pqxx>
+
+#include "celeriac/broker/broker_config.hpp"
+#include "celeriac/broker/broker_thread.hpp"
+#include "celeriac/broker/job_message.hpp"
+#include "celeriac/core/error.hpp"
+#include "celeriac/core/fire_plan.hpp"
+#include "celeriac/scheduler/fire_job.hpp"
+#include "celeriac/store/database_url.hpp"
+#include "celeriac/store/schedule_store.hpp"
+#include "schedule_rows.hpp"
+
+namespace celeriac::scheduler {
+
+struct Scheduler::Entry {
+  ScheduleConfig config;
+  Schedule schedule;
+  CatchUpRule rule;
+  Timestamp cursor; // the last fire time handled; meaningful while leading
+};
+
+struct Scheduler::Fire {
+  const Entry* entry = nullptr; // nullptr: a schedule no longer configured
+  store::FireRecord record;
+};
+
+namespace {
+
+// How many unconfirmed fires one pass publishes again.
+constexpr std::size_t kRepublishBatch = 1000;
+
+std::string default_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+// Keep to libpq's plain parameter characters (database_url.hpp).
+std::string application_name(const std::string& name) {
+  std::string out = "celeriac-scheduler/";
+  for (const char c : name) {
+    const bool plain = std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+                       std::string_view("-_.:/@").find(c) != std::string_view::npos;
+    out += plain ? c : '_';
+  }
+  return out;
+}
+
+Timestamp steady_now_as(Timestamp base, std::chrono::steady_clock::time_point started) {
+  return base + std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - started);
+}
+
+} // namespace
+
+Scheduler::Scheduler(Config config, SchedulerOptions options)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      lock_key_(scheduler_lock_key(config_)) {
+  if (options_.name.empty()) options_.name = default_name();
+  apply_config();
+  broker_ = std::make_unique<broker::BrokerThread>(
+      broker::broker_options(config_, "celeriac-scheduler " + options_.name));
+}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::apply_config() {
+  std::vector<Entry> entries;
+  for (const ScheduleConfig& schedule : config_.schedules) {
+    if (!schedule.enabled) continue;
+    Entry entry{schedule, schedule_of(schedule), catch_up_rule(schedule), Timestamp{}};
+    // A schedule that stays keeps how far it fired.
+    for (const Entry& old : entries_) {
+      if (old.config == schedule) entry.cursor = old.cursor;
+    }
+    entries.push_back(std::move(entry));
+  }
+  entries_ = std::move(entries);
+}
+
+void Scheduler::connect_database() {
+  std::string url = store::with_connect_timeout(config_.database.url, std::chrono::seconds(2));
+  // The lock lives as long as this session: make a dead peer show quickly.
+  url = store::with_parameter(url, "application_name", application_name(options_.name));
+  url = store::with_parameter(url, "keepalives", "1");
+  url = store::with_parameter(url, "keepalives_idle", "2");
+  url = store::with_parameter(url, "keepalives_interval", "1");
+  url = store::with_parameter(url, "keepalives_count", "2");
+  url = store::with_parameter(url, "tcp_user_timeout", "4000");
+  db_ = std::make_unique<pqxx::connection>(url);
+}
+
+void Scheduler::drop_database(const std::string& why) {
+  if (leader_) stand_down(why);
+  db_.reset();
+}
+
+void Scheduler::stand_down(const std::string& why) {
+  spdlog::warn("scheduler {}: no longer the leader: {}", options_.name, why);
+  leader_ = false;
+  metrics_.set_leader(false);
+}
+
+void Scheduler::sync_schedules() {
+  const auto sync =
+      store::sync_schedules(*db_, config_.database.schema, detail::schedule_definitions(config_));
+  for (const auto& name : sync.added)
+    spdlog::info("schedule {}: added", name);
+  for (const auto& name : sync.changed)
+    spdlog::info("schedule {}: changed", name);
+  for (const auto& name : sync.removed) {
+    spdlog::info("schedule {}: removed from the configuration, disabled", name);
+  }
+  // Where each schedule resumes: its last fire, or when it was (re)defined,
+  // so a new or changed schedule does not catch up on a past it never had.
+  const auto rows = store::list_schedules(*db_, config_.database.schema);
+  for (Entry& entry : entries_) {
+    for (const store::ScheduleRow& row : rows) {
+      if (row.name != entry.config.name) continue;
+      entry.cursor = std::max(row.last_fire.value_or(Timestamp{}), row.updated_at);
+    }
+  }
+}
+
+void Scheduler::become_leader(Timestamp now) {
+  sync_schedules();
+  leader_ = true;
+  metrics_.set_leader(true);
+  spdlog::info("scheduler {}: leader now (lock {}), {} schedule(s)", options_.name, lock_key_,
+               entries_.size());
+  next_republish_ = now; // fires a previous leader recorded but never confirmed
+}
+
+Timestamp Scheduler::tick(Timestamp now) {
+  const auto started = std::chrono::steady_clock::now();
+  {
+    std::unique_lock lock(mutex_);
+    if (pending_config_) {
+      config_ = std::move(*pending_config_);
+      pending_config_.reset();
+      lock.unlock();
+      apply_config();
+      spdlog::info("scheduler {}: configuration reloaded, {} schedule(s)", options_.name,
+                   entries_.size());
+      if (leader_ && db_) {
+        try {
+          sync_schedules();
+        } catch (const std::exception& e) {
+          drop_database(e.what());
+        }
+      }
+    }
+  }
+  const Timestamp retry = now + options_.lock_interval;
+  try {
+    if (!db_) connect_database();
+    if (!leader_) {
+      if (!store::try_advisory_lock(*db_, lock_key_)) return retry;
+      become_leader(now);
+    } else if (now >= next_lock_check_) {
+      if (!store::holds_advisory_lock(*db_, lock_key_)) {
+        drop_database("the session no longer holds the lock");
+        return retry;
+      }
+    }
+    next_lock_check_ = now + options_.lock_interval;
+    if (now >= next_republish_) republish(steady_now_as(now, started));
+    const Timestamp next = fire_due(now);
+    return std::min(next, next_lock_check_);
+  } catch (const pqxx::broken_connection& e) {
+    if (now >= next_connect_log_ || leader_) {
+      spdlog::warn("scheduler {}: database connection lost or refused: {}", options_.name,
+                   e.what());
+      next_connect_log_ = now + std::chrono::seconds(30);
+    }
+    drop_database(fmt::format("database connection lost: {}", e.what()));
+  } catch (const std::exception& e) {
+    spdlog::error("scheduler {}: {}", options_.name, e.what());
+    drop_database(e.what());
+  }
+  return retry;
+}
+
+Timestamp Scheduler::fire_due(Timestamp now) {
+  Timestamp next = now + std::chrono::hours(24);
+  std::vector<Fire> fires;
+  for (Entry& entry : entries_) {
+    const FirePlan plan = plan_fires(entry.schedule, entry.rule, entry.cursor, now);
+    if (plan.missed > 0) {
+      spdlog::warn("schedule {}: {} missed fire(s) dropped (catch_up = {})", entry.config.name,
+                   plan.missed, to_string(entry.config.catch_up));
+      metrics_.count_missed(entry.config.name, plan.missed);
+    }
+    for (const Timestamp t : plan.due) {
+      Fire fire;
+      fire.entry = &entry;
+      fire.record.schedule = entry.config.name;
+      fire.record.fire_time = t;
+      fire.record.job_id = fire_job_id(entry.config.name, t);
+      fires.push_back(std::move(fire));
+    }
+    entry.cursor = plan.cursor;
+    if (plan.next) next = std::min(next, *plan.next);
+  }
+  if (fires.empty()) return next;
+
+  // Recorded first, on the lock's session: a replica that lost the lock has
+  // lost this session too, so it cannot get here with a fire.
+  std::vector<store::FireRecord> records;
+  for (const Fire& fire : fires)
+    records.push_back(fire.record);
+  const auto recorded = store::record_fires(*db_, config_.database.schema, records);
+  std::vector<Fire> mine;
+  for (Fire& fire : fires) {
+    const bool ours = std::any_of(recorded.begin(), recorded.end(), [&](const auto& r) {
+      return r.schedule == fire.record.schedule && r.fire_time == fire.record.fire_time;
+    });
+    if (ours) {
+      mine.push_back(std::move(fire));
+    } else {
+      spdlog::warn("schedule {}: the fire at {} is already recorded; not firing it again",
+                   fire.record.schedule, format_iso8601(fire.record.fire_time));
+    }
+  }
+  publish_and_mark(mine, now, true);
+  return next;
+}
+
+void Scheduler::republish(Timestamp now) {
+  next_republish_ = now + options_.republish_interval;
+  const auto unpublished = store::unpublished_fires(*db_, config_.database.schema, kRepublishBatch);
+  if (unpublished.empty()) return;
+  std::vector<Fire> fires;
+  for (const store::FireRecord& record : unpublished) {
+    Fire fire;
+    fire.record = record;
+    for (const Entry& entry : entries_) {
+      if (entry.config.name == record.schedule) fire.entry = &entry;
+    }
+    if (fire.entry == nullptr) {
+      spdlog::warn(
+          "schedule {}: fire at {} was never confirmed, but the schedule is no longer"
+          " configured (or disabled); left unpublished",
+          record.schedule, format_iso8601(record.fire_time));
+      continue;
+    }
+    spdlog::info("schedule {}: publishing the fire at {} again (job {}): it was never confirmed",
+                 record.schedule, format_iso8601(record.fire_time), record.job_id.str());
+    fires.push_back(std::move(fire));
+  }
+  publish_and_mark(fires, now, false);
+}
+
+void Scheduler::publish_and_mark(const std::vector<Fire>& fires, Timestamp now, bool count_lag) {
+  if (fires.empty()) return;
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<broker::Outgoing> messages;
+  std::vector<const Fire*> sent;
+  for (const Fire& fire : fires) {
+    try {
+      const Job job =
+          fire_job(config_, fire.entry->config, fire.record.fire_time, fire.record.job_id, now);
+      messages.push_back(broker::job_message(job, now, config_.broker.max_body_bytes));
+      sent.push_back(&fire);
+    } catch (const InvalidInput& e) {
+      // Stays recorded and unpublished: visible in `schedules list`, retried
+      // after a configuration fix.
+      spdlog::error("schedule {}: cannot build the job for the fire at {}: {}",
+                    fire.record.schedule, format_iso8601(fire.record.fire_time), e.what());
+    }
+  }
+  auto futures = broker_->publish(std::move(messages));
+  const auto deadline = started + options_.publish_timeout;
+  std::vector<store::FireRecord> confirmed;
+  std::uint64_t failures = 0;
+  for (std::size_t i = 0; i < futures.size(); ++i) {
+    const Fire& fire = *sent[i];
+    if (futures[i].wait_until(deadline) != std::future_status::ready) {
+      ++failures;
+      continue;
+    }
+    const broker::PublishResult result = futures[i].get();
+    if (result.status != broker::PublishStatus::Confirmed) {
+      spdlog::warn("schedule {}: the fire at {} was not published ({} {}); it is retried",
+                   fire.record.schedule, format_iso8601(fire.record.fire_time),
+                   broker::to_string(result.status), result.detail);
+      ++failures;
+      continue;
+    }
+    confirmed.push_back(fire.record);
+    metrics_.count_fires(fire.record.schedule, 1);
+    if (count_lag) metrics_.observe_lag(steady_now_as(now, started) - fire.record.fire_time);
+  }
+  if (failures > 0) {
+    metrics_.count_publish_failures(failures);
+    next_republish_ = std::min(next_republish_, now + options_.republish_interval);
+  }
+  store::mark_published(*db_, config_.database.schema, confirmed);
+  for (const auto& record : confirmed) {
+    spdlog::debug("schedule {}: fired {} as job {}", record.schedule,
+                  format_iso8601(record.fire_time), record.job_id.str());
+  }
+}
+
+void Scheduler::run() {
+  for (;;) {
+    const Timestamp now = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+    const Timestamp next = tick(now);
+    std::unique_lock lock(mutex_);
+    if (stopping_) break;
+    if (pending_config_) continue;
+    wake_.wait_until(lock, next, [this] { return stopping_ || pending_config_.has_value(); });
+    if (stopping_) break;
+  }
+  if (leader_) {
+    spdlog::info("scheduler {}: stopping; the lock is released", options_.name);
+    leader_ = false;
+    metrics_.set_leader(false);
+  }
+  db_.reset(); // ends the session, and with it the lock
+}
+
+void Scheduler::stop() {
+  const std::lock_guard lock(mutex_);
+  stopping_ = true;
+  wake_.notify_all();
+}
+
+void Scheduler::reload(Config config) {
+  const std::lock_guard lock(mutex_);
+  pending_config_ = std::move(config);
+  wake_.notify_all();
+}
+
+} // namespace celeriac::scheduler
