@@ -1,12 +1,14 @@
 // The Scheduler in-process against the private RabbitMQ and PostgreSQL, its
 // clock faked through tick(now): DST days, catch-up after downtime, leader
-// election between replicas, republishing a dead leader's unconfirmed fire,
-// and two replicas that both believe they lead.
+// election between replicas, a leader whose session dies, the HTTP endpoint, republishing a dead
+// leader's unconfirmed fire, and two replicas that both believe they lead.
 #include "celeriac/scheduler/scheduler.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <httplib.h>
 
+#include <algorithm>
 #include <deque>
 #include <set>
 #include <string>
@@ -16,6 +18,7 @@
 #include "../store/scratch_schema.hpp"
 #include "celeriac/broker/depth_probe.hpp"
 #include "celeriac/scheduler/fire_job.hpp"
+#include "celeriac/scheduler/scheduler_http.hpp"
 #include "celeriac/store/job_changes.hpp"
 #include "celeriac/store/schedule_store.hpp"
 
@@ -328,4 +331,62 @@ TEST_CASE("a forced double publish of one fire collapses to one job record") {
   }
   CHECK(world.db.scalar<int>("select count(*) from " + world.db.table("jobs") + " where id = '" +
                              id.str() + "'") == 1);
+}
+
+TEST_CASE("a leader whose session is terminated stands down at once and a standby takes over") {
+  SchedulerWorld world({every_schedule("tick", 10s, CatchUp::All)});
+  auto first = world.replica("first");
+  auto second = world.replica("second");
+  first->tick(at("2027-06-01T10:00:00.005Z"));
+  second->tick(at("2027-06-01T10:00:00.005Z"));
+  REQUIRE(first->is_leader());
+  const auto holder =
+      store::advisory_lock_holder(world.db.conn, celeriac::scheduler_lock_key(world.config));
+  REQUIRE(holder.has_value());
+  {
+    pqxx::work tx{world.db.conn};
+    tx.exec_params("select pg_terminate_backend($1)", holder->backend_pid);
+    tx.commit();
+  }
+  // Its next pass cannot prove it holds the lock: it stands down without
+  // firing 10:00:10, which the standby fires instead.
+  first->tick(at("2027-06-01T10:00:10.005Z"));
+  CHECK_FALSE(first->is_leader());
+  CHECK(first->metrics().leadership_changes() == 2);
+  REQUIRE(celeriac::test::eventually(
+      [&] {
+        second->tick(at("2027-06-01T10:00:10.005Z"));
+        return second->is_leader();
+      },
+      5s, 100ms));
+  const auto fires = world.fires("tick");
+  CHECK(std::count(fires.begin(), fires.end(),
+                   celeriac::format_iso8601(at("2027-06-01T10:00:10Z"))) == 1);
+  // The old leader reconnects as a standby.
+  first->tick(at("2027-06-01T10:00:11Z"));
+  CHECK_FALSE(first->is_leader());
+}
+
+TEST_CASE("/healthz says leader or standby; /metrics counts fires and the fire lag") {
+  SchedulerWorld world({every_schedule("tick", 10s, CatchUp::Skip)});
+  auto first = world.replica("first");
+  auto second = world.replica("second");
+  celeriac::scheduler::SchedulerHttp first_http(first->metrics(), "127.0.0.1:0");
+  celeriac::scheduler::SchedulerHttp second_http(second->metrics(), "127.0.0.1:0");
+  first->tick(at("2027-06-01T10:00:00.005Z"));
+  second->tick(at("2027-06-01T10:00:00.005Z"));
+  httplib::Client leader("127.0.0.1", first_http.port());
+  httplib::Client standby("127.0.0.1", second_http.port());
+  const auto health = leader.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  CHECK(health->body == "leader\n");
+  CHECK(standby.Get("/healthz")->body == "standby\n");
+  const auto metrics = leader.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("celeriac_scheduler_fires_total{schedule=\"tick\"} 1\n") !=
+        std::string::npos);
+  CHECK(metrics->body.find("celeriac_scheduler_fire_lag_seconds_count 1\n") != std::string::npos);
+  CHECK_THROWS_AS(celeriac::scheduler::SchedulerHttp(first->metrics(), "nonsense"),
+                  celeriac::InvalidInput);
 }
