@@ -178,17 +178,21 @@ Timestamp Scheduler::tick(Timestamp now) {
     const Timestamp next = fire_due(now);
     return std::min(next, next_lock_check_);
   } catch (const pqxx::broken_connection& e) {
-    if (now >= next_connect_log_ || leader_) {
-      spdlog::warn("scheduler {}: database connection lost or refused: {}", options_.name,
-                   e.what());
-      next_connect_log_ = now + std::chrono::seconds(30);
-    }
+    log_failure(now, fmt::format("database connection lost or refused: {}", e.what()));
     drop_database(fmt::format("database connection lost: {}", e.what()));
   } catch (const std::exception& e) {
-    spdlog::error("scheduler {}: {}", options_.name, e.what());
+    // A schema not migrated, a statement refused: the same each second.
+    log_failure(now, e.what());
     drop_database(e.what());
   }
   return retry;
+}
+
+void Scheduler::log_failure(Timestamp now, const std::string& what) {
+  if (what == last_failure_ && now < next_failure_log_ && !leader_) return;
+  spdlog::error("scheduler {}: {}", options_.name, what);
+  last_failure_ = what;
+  next_failure_log_ = now + std::chrono::seconds(30);
 }
 
 Timestamp Scheduler::fire_due(Timestamp now) {
@@ -232,16 +236,36 @@ Timestamp Scheduler::fire_due(Timestamp now) {
                    fire.record.schedule, format_iso8601(fire.record.fire_time));
     }
   }
-  publish_and_mark(mine, now, true);
+  publish_and_mark(mine, now, true, next);
   return next;
+}
+
+void Scheduler::collect_in_flight() {
+  std::vector<store::FireRecord> confirmed;
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    auto& [record, future] = it->second;
+    if (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      ++it;
+      continue;
+    }
+    if (future.get().status == broker::PublishStatus::Confirmed) {
+      confirmed.push_back(record);
+      metrics_.count_fires(record.schedule, 1);
+    }
+    it = in_flight_.erase(it);
+  }
+  store::mark_published(*db_, config_.database.schema, confirmed);
 }
 
 void Scheduler::republish(Timestamp now) {
   next_republish_ = now + options_.republish_interval;
+  collect_in_flight();
   const auto unpublished = store::unpublished_fires(*db_, config_.database.schema, kRepublishBatch);
   if (unpublished.empty()) return;
   std::vector<Fire> fires;
   for (const store::FireRecord& record : unpublished) {
+    // Still on its way (the broker is slow or reconnecting): not again.
+    if (in_flight_.contains(record.job_id)) continue;
     Fire fire;
     fire.record = record;
     for (const Entry& entry : entries_) {
@@ -258,10 +282,11 @@ void Scheduler::republish(Timestamp now) {
                  record.schedule, format_iso8601(record.fire_time), record.job_id.str());
     fires.push_back(std::move(fire));
   }
-  publish_and_mark(fires, now, false);
+  publish_and_mark(fires, now, false, now + options_.lock_interval);
 }
 
-void Scheduler::publish_and_mark(const std::vector<Fire>& fires, Timestamp now, bool count_lag) {
+void Scheduler::publish_and_mark(const std::vector<Fire>& fires, Timestamp now, bool count_lag,
+                                 Timestamp next_due) {
   if (fires.empty()) return;
   const auto started = std::chrono::steady_clock::now();
   std::vector<broker::Outgoing> messages;
@@ -280,12 +305,19 @@ void Scheduler::publish_and_mark(const std::vector<Fire>& fires, Timestamp now, 
     }
   }
   auto futures = broker_->publish(std::move(messages));
-  const auto deadline = started + options_.publish_timeout;
+  // Confirms are waited for until the next fire is due at the latest: a
+  // broker that is away must not make the loop miss its next fire. What is
+  // not confirmed by then stays in flight, marked by a later pass.
+  const auto deadline =
+      started + std::min(options_.publish_timeout, std::max(Duration::zero(), next_due - now));
   std::vector<store::FireRecord> confirmed;
   std::uint64_t failures = 0;
   for (std::size_t i = 0; i < futures.size(); ++i) {
     const Fire& fire = *sent[i];
     if (futures[i].wait_until(deadline) != std::future_status::ready) {
+      // The broker thread keeps it (and sends it again after a reconnect):
+      // a later pass marks it, rather than publishing a second copy.
+      in_flight_.emplace(fire.record.job_id, std::make_pair(fire.record, std::move(futures[i])));
       ++failures;
       continue;
     }

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,9 +30,12 @@
 
 #include <pqxx/pqxx>
 
+#include "celeriac/broker/publisher.hpp"
 #include "celeriac/core/config.hpp"
+#include "celeriac/core/job_id.hpp"
 #include "celeriac/core/time.hpp"
 #include "celeriac/scheduler/scheduler_metrics.hpp"
+#include "celeriac/store/schedule_store.hpp"
 
 namespace celeriac::broker {
 class BrokerThread;
@@ -44,8 +48,9 @@ struct SchedulerOptions {
   std::string name;
   // How often a standby tries for the lock, and a leader checks it still has it.
   Duration lock_interval = std::chrono::seconds(1);
-  // How long a publish may wait for the broker's confirm before the fire is
-  // left for a later pass.
+  // How long a pass waits for the broker's confirms (never past the next due
+  // fire); what is not confirmed by then is marked by a later pass when its
+  // confirm comes, or published again if the broker refused it.
   Duration publish_timeout = std::chrono::seconds(10);
   // How often unconfirmed fires are published again while this replica leads.
   Duration republish_interval = std::chrono::seconds(5);
@@ -88,8 +93,11 @@ class Scheduler {
   void apply_config();
   void sync_schedules();
   void republish(Timestamp now);
+  void collect_in_flight();
+  void log_failure(Timestamp now, const std::string& what);
   Timestamp fire_due(Timestamp now);
-  void publish_and_mark(const std::vector<Fire>& fires, Timestamp now, bool count_lag);
+  void publish_and_mark(const std::vector<Fire>& fires, Timestamp now, bool count_lag,
+                        Timestamp next_due);
 
   Config config_;
   SchedulerOptions options_;
@@ -101,7 +109,10 @@ class Scheduler {
   std::atomic<bool> leader_{false};
   Timestamp next_lock_check_{};
   Timestamp next_republish_{};
-  Timestamp next_connect_log_{};
+  Timestamp next_failure_log_{};
+  std::string last_failure_;
+  // Fires handed to the broker thread whose confirm did not come in time.
+  std::map<JobId, std::pair<store::FireRecord, std::future<broker::PublishResult>>> in_flight_;
 
   std::mutex mutex_; // guards pending_config_ and stopping_
   std::condition_variable wake_;
