@@ -91,6 +91,10 @@ store::FireRecord fire_now(const Config& config, std::string_view name, Timestam
   const Job job = fire_job(config, schedule, now, fire.job_id, now);
   broker::Outgoing message = broker::job_message(job, now, config.broker.max_body_bytes);
 
+  // The broker first: a fire is recorded only when it can be published at
+  // once, so the leader (which leaves young unpublished fires alone) rarely
+  // has to publish it in our place.
+  broker::BrokerThread broker(broker::broker_options(config, "celeriac-schedules-run"));
   pqxx::connection db(store::with_connect_timeout(config.database.url));
   detail::ensure_schedule_row(db, config, schedule);
   const auto recorded = store::record_fires(db, config.database.schema, {&fire, 1});
@@ -98,13 +102,14 @@ store::FireRecord fire_now(const Config& config, std::string_view name, Timestam
     throw InfrastructureError(
         fmt::format("schedule '{}' already has a fire at {}", name, format_iso8601(now)));
   }
-  broker::BrokerThread broker(broker::broker_options(config, "celeriac-schedules-run"));
   std::vector<broker::Outgoing> messages;
   messages.push_back(std::move(message));
   auto futures = broker.publish(std::move(messages));
-  if (futures.front().wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+  // As long as the leader leaves a young unpublished fire alone
+  // (SchedulerOptions::publish_timeout).
+  if (futures.front().wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
     throw InfrastructureError(fmt::format(
-        "schedule '{}': no confirm from the broker within 30 s; the fire stays recorded and the"
+        "schedule '{}': no confirm from the broker within 10 s; the fire stays recorded and the"
         " leading scheduler will publish it",
         name));
   }

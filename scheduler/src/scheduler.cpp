@@ -56,10 +56,6 @@ std::string application_name(const std::string& name) {
   return out;
 }
 
-Timestamp steady_now_as(Timestamp base, std::chrono::steady_clock::time_point started) {
-  return base + std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - started);
-}
-
 } // namespace
 
 Scheduler::Scheduler(Config config, SchedulerOptions options)
@@ -96,8 +92,23 @@ void Scheduler::connect_database() {
   url = store::with_parameter(url, "keepalives_idle", "2");
   url = store::with_parameter(url, "keepalives_interval", "1");
   url = store::with_parameter(url, "keepalives_count", "2");
-  url = store::with_parameter(url, "tcp_user_timeout", "4000");
-  db_ = std::make_unique<pqxx::connection>(url);
+  url = store::with_parameter(url, "tcp_user_timeout", "3000");
+  auto db = std::make_unique<pqxx::connection>(url);
+  // The lock belongs to this session: libpqxx must never quietly open
+  // another one, where a statement would run without the lock.
+  // libpqxx 6.4 marks the switch deprecated (7.x drops reactivation for good)
+  // but still reactivates by default.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  db->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+  // The server side of the same: a dead scheduler machine's session (and its
+  // lock) ends within seconds, not after the kernel's two hours.
+  pqxx::nontransaction tx{*db};
+  tx.exec0(
+      "set tcp_keepalives_idle = 1; set tcp_keepalives_interval = 1;"
+      " set tcp_keepalives_count = 2; set tcp_user_timeout = 3000");
+  db_ = std::move(db);
 }
 
 void Scheduler::drop_database(const std::string& why) {
@@ -127,7 +138,9 @@ void Scheduler::sync_schedules() {
   for (Entry& entry : entries_) {
     for (const store::ScheduleRow& row : rows) {
       if (row.name != entry.config.name) continue;
-      entry.cursor = std::max(row.last_fire.value_or(Timestamp{}), row.updated_at);
+      // Never backwards: a schedule this replica has been firing keeps its
+      // cursor (a reload must not count the same missed fires again).
+      entry.cursor = std::max({entry.cursor, row.last_fire.value_or(Timestamp{}), row.updated_at});
     }
   }
 }
@@ -141,28 +154,45 @@ void Scheduler::become_leader(Timestamp now) {
   next_republish_ = now; // fires a previous leader recorded but never confirmed
 }
 
-Timestamp Scheduler::tick(Timestamp now) {
-  const auto started = std::chrono::steady_clock::now();
-  {
-    std::unique_lock lock(mutex_);
-    if (pending_config_) {
-      config_ = std::move(*pending_config_);
-      pending_config_.reset();
-      lock.unlock();
-      apply_config();
-      spdlog::info("scheduler {}: configuration reloaded, {} schedule(s)", options_.name,
-                   entries_.size());
-      if (leader_ && db_) {
-        try {
-          sync_schedules();
-        } catch (const std::exception& e) {
-          drop_database(e.what());
-        }
-      }
-    }
+void Scheduler::take_reload(Config config) {
+  // What the connections and the lock were made from stays as it was.
+  if (config.broker != config_.broker || config.database != config_.database ||
+      config.queues != config_.queues || config.scheduler != config_.scheduler) {
+    spdlog::warn(
+        "scheduler {}: reload: [broker], [database], [queues] and [scheduler] changes"
+        " take effect at the next restart; the schedules are reloaded",
+        options_.name);
   }
+  config.broker = config_.broker;
+  config.database = config_.database;
+  config.queues = config_.queues;
+  config.scheduler = config_.scheduler;
+  const Config previous = config_;
+  config_ = std::move(config);
+  try {
+    apply_config();
+  } catch (const std::exception& e) {
+    spdlog::error("scheduler {}: reload refused, the schedules stay as they were: {}",
+                  options_.name, e.what());
+    config_ = previous;
+    return;
+  }
+  spdlog::info("scheduler {}: configuration reloaded, {} schedule(s)", options_.name,
+               entries_.size());
+  if (leader_ && db_) sync_schedules();
+}
+
+Timestamp Scheduler::tick(Timestamp now) {
+  tick_started_ = std::chrono::steady_clock::now();
+  tick_now_ = now;
   const Timestamp retry = now + options_.lock_interval;
   try {
+    std::optional<Config> reloaded;
+    {
+      const std::lock_guard lock(mutex_);
+      reloaded.swap(pending_config_);
+    }
+    if (reloaded) take_reload(std::move(*reloaded));
     if (!db_) connect_database();
     if (!leader_) {
       if (!store::try_advisory_lock(*db_, lock_key_)) return retry;
@@ -174,8 +204,9 @@ Timestamp Scheduler::tick(Timestamp now) {
       }
     }
     next_lock_check_ = now + options_.lock_interval;
-    if (now >= next_republish_) republish(steady_now_as(now, started));
+    // Due fires first: what is late already must not make them late too.
     const Timestamp next = fire_due(now);
+    if (now >= next_republish_) republish(clock_now());
     return std::min(next, next_lock_check_);
   } catch (const pqxx::broken_connection& e) {
     log_failure(now, fmt::format("database connection lost or refused: {}", e.what()));
@@ -186,6 +217,11 @@ Timestamp Scheduler::tick(Timestamp now) {
     drop_database(e.what());
   }
   return retry;
+}
+
+Timestamp Scheduler::clock_now() const {
+  return tick_now_ +
+         std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - tick_started_);
 }
 
 void Scheduler::log_failure(Timestamp now, const std::string& what) {
@@ -248,19 +284,29 @@ void Scheduler::collect_in_flight() {
       ++it;
       continue;
     }
-    if (future.get().status == broker::PublishStatus::Confirmed) {
+    bool ok = false;
+    try {
+      ok = future.get().status == broker::PublishStatus::Confirmed;
+    } catch (const std::future_error&) {
+      // The broker thread is gone: published again by a later pass.
+    }
+    if (ok) {
       confirmed.push_back(record);
       metrics_.count_fires(record.schedule, 1);
     }
     it = in_flight_.erase(it);
   }
+  // If this throws the confirmed fires stay unmarked, and are published again.
   store::mark_published(*db_, config_.database.schema, confirmed);
 }
 
 void Scheduler::republish(Timestamp now) {
   next_republish_ = now + options_.republish_interval;
   collect_in_flight();
-  const auto unpublished = store::unpublished_fires(*db_, config_.database.schema, kRepublishBatch);
+  // Not the fires a publisher may still be working on (this replica's own
+  // are in flight; another's, or `schedules run`'s, are younger than this).
+  const auto unpublished = store::unpublished_fires(*db_, config_.database.schema, kRepublishBatch,
+                                                    options_.republish_after);
   if (unpublished.empty()) return;
   std::vector<Fire> fires;
   for (const store::FireRecord& record : unpublished) {
@@ -272,17 +318,15 @@ void Scheduler::republish(Timestamp now) {
       if (entry.config.name == record.schedule) fire.entry = &entry;
     }
     if (fire.entry == nullptr) {
-      spdlog::warn(
-          "schedule {}: fire at {} was never confirmed, but the schedule is no longer"
-          " configured (or disabled); left unpublished",
-          record.schedule, format_iso8601(record.fire_time));
+      // The table says enabled, this replica's file says otherwise: its
+      // reload is behind. The next leader (or the next sync) settles it.
       continue;
     }
     spdlog::info("schedule {}: publishing the fire at {} again (job {}): it was never confirmed",
                  record.schedule, format_iso8601(record.fire_time), record.job_id.str());
     fires.push_back(std::move(fire));
   }
-  publish_and_mark(fires, now, false, now + options_.lock_interval);
+  publish_and_mark(fires, now, false, now); // no wait: the confirms are collected later
 }
 
 void Scheduler::publish_and_mark(const std::vector<Fire>& fires, Timestamp now, bool count_lag,
@@ -331,7 +375,7 @@ void Scheduler::publish_and_mark(const std::vector<Fire>& fires, Timestamp now, 
     }
     confirmed.push_back(fire.record);
     metrics_.count_fires(fire.record.schedule, 1);
-    if (count_lag) metrics_.observe_lag(steady_now_as(now, started) - fire.record.fire_time);
+    if (count_lag) metrics_.observe_lag(clock_now() - fire.record.fire_time);
   }
   if (failures > 0) {
     metrics_.count_publish_failures(failures);

@@ -229,16 +229,34 @@ void mark_published(pqxx::connection_base& conn, const std::string& schema,
 }
 
 std::vector<FireRecord> unpublished_fires(pqxx::connection_base& conn, const std::string& schema,
-                                          std::size_t limit) {
+                                          std::size_t limit, Duration min_age) {
   const std::string table_name = table(conn, schema, "schedule_fires");
+  const std::string schedules = table(conn, schema, "schedules");
   if (limit == 0) return {};
   const auto capped = static_cast<long long>(std::min<std::size_t>(
       limit, static_cast<std::size_t>(std::numeric_limits<long long>::max())));
   pqxx::read_transaction tx{conn};
-  return fires_from(tx.exec_params("select " + fire_columns() + " from " + table_name +
-                                       " where published_at is null"
-                                       " order by fire_time, schedule limit $1::bigint",
-                                   capped));
+  return fires_from(tx.exec_params(
+      "select " + fire_columns() + " from " + table_name + " f where f.published_at is null" +
+          " and f.recorded_at <= now() - $2::bigint * interval '1 microsecond'"
+          " and exists (select 1 from " +
+          schedules +
+          " s where s.name = f.schedule and s.enabled and s.removed_at is null)"
+          " order by f.fire_time, f.schedule limit $1::bigint",
+      capped, static_cast<long long>(min_age.count())));
+}
+
+bool add_schedule_if_absent(pqxx::connection_base& conn, const std::string& schema,
+                            const ScheduleDefinition& definition) {
+  const std::string schedules = table(conn, schema, "schedules");
+  pqxx::work tx{conn};
+  const pqxx::result inserted =
+      tx.exec_params("insert into " + schedules +
+                         " (name, definition, enabled) values ($1, $2::jsonb, $3)"
+                         " on conflict (name) do nothing returning name",
+                     definition.name, definition.definition.dump(), definition.enabled);
+  tx.commit();
+  return !inserted.empty();
 }
 
 std::vector<FireRecord> fires_of(pqxx::connection_base& conn, const std::string& schema,

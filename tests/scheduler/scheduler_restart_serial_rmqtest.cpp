@@ -49,6 +49,7 @@ TEST_CASE("the broker, then the database, restarts under a leading scheduler: no
   celeriac::scheduler::SchedulerOptions options;
   options.name = "restart";
   options.publish_timeout = 2s;
+  options.republish_after = 2s;
   options.republish_interval = 1s;
   auto scheduler = std::make_unique<celeriac::scheduler::Scheduler>(config, options);
   std::thread loop([&] { scheduler->run(); });

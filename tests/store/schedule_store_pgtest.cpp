@@ -252,6 +252,25 @@ TEST_CASE("unpublished_fires: oldest first, at most LIMIT") {
                                      at("2026-03-01T12:00:00Z")});
   CHECK(all[0].schedule == "b");
   CHECK(store::unpublished_fires(db.conn, db.name, 0).empty());
+
+  // Only fires recorded at least MIN_AGE ago (these are a few ms old).
+  CHECK(store::unpublished_fires(db.conn, db.name, 100, std::chrono::hours(1)).empty());
+  // Not the fires of a schedule removed or disabled since.
+  sync(db, {def("a", "{}")});
+  CHECK(times_of(store::unpublished_fires(db.conn, db.name, 100)) ==
+        std::vector{at("2026-03-01T11:00:00Z"), at("2026-03-01T12:00:00Z")});
+  sync(db, {def("a", "{}", false)});
+  CHECK(store::unpublished_fires(db.conn, db.name, 100).empty());
+}
+
+TEST_CASE("add_schedule_if_absent inserts a missing row and leaves an existing one alone") {
+  MigratedSchema db;
+  sync(db, {def("a", R"({"every": "1m"})")});
+  CHECK_FALSE(store::add_schedule_if_absent(db.conn, db.name, def("a", R"({"every": "5m"})")));
+  CHECK(row_of(db, "a").definition == nlohmann::json::parse(R"({"every": "1m"})"));
+  CHECK(store::add_schedule_if_absent(db.conn, db.name, def("b", R"({"every": "5m"})")));
+  CHECK(row_of(db, "b").definition == nlohmann::json::parse(R"({"every": "5m"})"));
+  CHECK(row_of(db, "a").removed_at == std::nullopt);
 }
 
 TEST_CASE("fires_of: one schedule's fires from SINCE on, oldest first") {

@@ -54,6 +54,10 @@ struct SchedulerOptions {
   Duration publish_timeout = std::chrono::seconds(10);
   // How often unconfirmed fires are published again while this replica leads.
   Duration republish_interval = std::chrono::seconds(5);
+  // How long a recorded fire must have been unpublished before this replica
+  // publishes it again: younger ones may still be on their way from another
+  // process (`schedules run` waits as long for its confirm).
+  Duration republish_after = std::chrono::seconds(10);
 };
 
 class Scheduler {
@@ -95,6 +99,9 @@ class Scheduler {
   void republish(Timestamp now);
   void collect_in_flight();
   void log_failure(Timestamp now, const std::string& what);
+  void take_reload(Config config);
+  // The caller's clock as of this tick, advanced by the time the tick took.
+  Timestamp clock_now() const;
   Timestamp fire_due(Timestamp now);
   void publish_and_mark(const std::vector<Fire>& fires, Timestamp now, bool count_lag,
                         Timestamp next_due);
@@ -110,6 +117,8 @@ class Scheduler {
   Timestamp next_lock_check_{};
   Timestamp next_republish_{};
   Timestamp next_failure_log_{};
+  Timestamp tick_now_{};
+  std::chrono::steady_clock::time_point tick_started_{};
   std::string last_failure_;
   // Fires handed to the broker thread whose confirm did not come in time.
   std::map<JobId, std::pair<store::FireRecord, std::future<broker::PublishResult>>> in_flight_;

@@ -75,9 +75,18 @@ std::vector<FireRecord> record_fires(pqxx::connection_base& conn, const std::str
 void mark_published(pqxx::connection_base& conn, const std::string& schema,
                     std::span<const FireRecord> fires);
 
-// Recorded but not yet published fires, oldest fire_time first, at most LIMIT.
+// Recorded but not yet published fires of enabled, configured schedules that
+// were recorded at least MIN_AGE ago (by the database's clock), oldest
+// fire_time first, at most LIMIT. The age keeps a leader away from fires
+// another process is still publishing.
 std::vector<FireRecord> unpublished_fires(pqxx::connection_base& conn, const std::string& schema,
-                                          std::size_t limit);
+                                          std::size_t limit, Duration min_age = Duration::zero());
+
+// Inserts DEFINITION's row unless a schedule of that name exists (whatever
+// its definition); true when it inserted. For a manual fire of a schedule no
+// leader has synced yet: it never changes another schedule's row.
+bool add_schedule_if_absent(pqxx::connection_base& conn, const std::string& schema,
+                            const ScheduleDefinition& definition);
 
 // The fires of SCHEDULE with fire_time >= SINCE, oldest first.
 std::vector<FireRecord> fires_of(pqxx::connection_base& conn, const std::string& schema,
