@@ -234,13 +234,9 @@ void Scheduler::log_failure(Timestamp now, const std::string& what) {
 Timestamp Scheduler::fire_due(Timestamp now) {
   Timestamp next = now + std::chrono::hours(24);
   std::vector<Fire> fires;
+  std::vector<std::pair<Entry*, FirePlan>> plans;
   for (Entry& entry : entries_) {
-    const FirePlan plan = plan_fires(entry.schedule, entry.rule, entry.cursor, now);
-    if (plan.missed > 0) {
-      spdlog::warn("schedule {}: {} missed fire(s) dropped (catch_up = {})", entry.config.name,
-                   plan.missed, to_string(entry.config.catch_up));
-      metrics_.count_missed(entry.config.name, plan.missed);
-    }
+    FirePlan plan = plan_fires(entry.schedule, entry.rule, entry.cursor, now);
     for (const Timestamp t : plan.due) {
       Fire fire;
       fire.entry = &entry;
@@ -249,10 +245,24 @@ Timestamp Scheduler::fire_due(Timestamp now) {
       fire.record.job_id = fire_job_id(entry.config.name, t);
       fires.push_back(std::move(fire));
     }
-    entry.cursor = plan.cursor;
     if (plan.next) next = std::min(next, *plan.next);
+    plans.emplace_back(&entry, std::move(plan));
   }
-  if (fires.empty()) return next;
+  // The cursors move (and the missed fires count) only once the fires are
+  // recorded: a database lost mid-pass leaves them for the next leader.
+  const auto advance = [&] {
+    for (auto& [entry, plan] : plans) {
+      entry->cursor = plan.cursor;
+      if (plan.missed == 0) continue;
+      spdlog::warn("schedule {}: {} missed fire(s) dropped (catch_up = {})", entry->config.name,
+                   plan.missed, to_string(entry->config.catch_up));
+      metrics_.count_missed(entry->config.name, plan.missed);
+    }
+  };
+  if (fires.empty()) {
+    advance();
+    return next;
+  }
 
   // Recorded first, on the lock's session: a replica that lost the lock has
   // lost this session too, so it cannot get here with a fire.
@@ -260,6 +270,7 @@ Timestamp Scheduler::fire_due(Timestamp now) {
   for (const Fire& fire : fires)
     records.push_back(fire.record);
   const auto recorded = store::record_fires(*db_, config_.database.schema, records);
+  advance();
   std::vector<Fire> mine;
   for (Fire& fire : fires) {
     const bool ours = std::any_of(recorded.begin(), recorded.end(), [&](const auto& r) {
