@@ -2,25 +2,17 @@
 
 #include <httplib.h>
 
-#include <charconv>
-
 #include "celeriac/core/error.hpp"
+#include "celeriac/core/host_port.hpp"
 
 namespace celeriac::scheduler {
 
 SchedulerHttp::SchedulerHttp(const SchedulerMetrics& metrics, const std::string& host_port)
     : server_(std::make_unique<httplib::Server>()) {
-  const auto colon = host_port.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos) {
-    const char* end = host_port.data() + host_port.size();
-    const auto [ptr, ec] = std::from_chars(host_port.data() + colon + 1, end, port);
-    if (ec != std::errc{} || ptr != end) port = -1;
-  }
-  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
-    throw InvalidInput("scheduler.http", "must be HOST:PORT, got '" + host_port + "'");
-  }
-  const std::string host = host_port.substr(0, colon);
+  const auto address = parse_host_port(host_port);
+  if (!address) throw InvalidInput("scheduler.http", "must be HOST:PORT, got '" + host_port + "'");
+  const std::string& host = address->host;
+  const int port = address->port;
   server_->Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics.prometheus_text(), "text/plain; version=0.0.4; charset=utf-8");
   });

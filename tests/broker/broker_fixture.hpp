@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "celeriac/broker/broker.hpp"
+#include "celeriac/broker/depth_probe.hpp"
 #include "celeriac/core/enqueue_options.hpp"
 #include "loop_runner.hpp"
 #include "test_env.hpp"
@@ -71,6 +72,34 @@ struct BrokerFixture {
     }
     REQUIRE(run_until(
         &loop, [&] { return confirmed == jobs.size(); }, std::chrono::seconds(60)));
+  }
+
+  // Consumes and acks every message ready in QUEUE now (its depth when
+  // called) and returns their jobs, in delivery order.
+  std::vector<Job> take_all(const std::string& queue) {
+    const auto depth = probe_queue(broker->connection(), broker::Broker::kAdminChannel, queue);
+    REQUIRE(depth.has_value());
+    std::vector<Job> jobs;
+    if (depth->ready == 0) return jobs;
+    // Shared with the handler: a delivery arriving after the cancel lands
+    // in it, never in a dead stack frame.
+    auto deliveries = std::make_shared<std::vector<broker::Delivery>>();
+    broker->consume({queue}, 200,
+                    [deliveries](broker::Delivery&& d) { deliveries->push_back(std::move(d)); });
+    REQUIRE(run_until(
+        &loop,
+        [&] {
+          for (auto& delivery : *deliveries) {
+            REQUIRE(delivery.job.has_value());
+            jobs.push_back(*delivery.job);
+            broker->ack(delivery);
+          }
+          deliveries->clear();
+          return jobs.size() >= depth->ready;
+        },
+        std::chrono::seconds(30)));
+    broker->stop_consuming();
+    return jobs;
   }
 };
 

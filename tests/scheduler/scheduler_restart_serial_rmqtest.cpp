@@ -115,27 +115,10 @@ TEST_CASE("the broker, then the database, restarts under a leading scheduler: no
       {celeriac::broker::QueueSpec{queue, false, 9}},
       false,
       [](celeriac::broker::BrokerOptions& o) { o.connection.heartbeat = {}; }};
-  const auto depth = celeriac::broker::probe_queue(broker.broker->connection(),
-                                                   celeriac::broker::Broker::kAdminChannel, queue);
-  REQUIRE(depth.has_value());
+  const auto jobs = broker.take_all(queue);
   std::map<celeriac::JobId, int> copies;
-  std::deque<celeriac::broker::Delivery> deliveries;
-  broker.broker->consume(
-      {queue}, 200, [&](celeriac::broker::Delivery&& d) { deliveries.push_back(std::move(d)); });
-  std::size_t taken = 0;
-  REQUIRE(celeriac::test::run_until(
-      &broker.loop,
-      [&] {
-        while (!deliveries.empty()) {
-          REQUIRE(deliveries.front().job.has_value());
-          ++copies[deliveries.front().job->id];
-          broker.broker->ack(deliveries.front());
-          deliveries.pop_front();
-          ++taken;
-        }
-        return taken == depth->ready;
-      },
-      30s));
+  for (const auto& job : jobs)
+    ++copies[job.id];
   std::size_t duplicates = 0;
   for (const auto& fire : fires) {
     if (!fire.published_at) continue;
@@ -144,5 +127,5 @@ TEST_CASE("the broker, then the database, restarts under a leading scheduler: no
   }
   MESSAGE(fmt::format("{} fires from {} to {}, {} message(s), {} copies with the same job id",
                       fires.size(), celeriac::format_iso8601(fires.front().fire_time),
-                      celeriac::format_iso8601(fires.back().fire_time), depth->ready, duplicates));
+                      celeriac::format_iso8601(fires.back().fire_time), jobs.size(), duplicates));
 }
