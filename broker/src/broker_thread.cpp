@@ -88,8 +88,7 @@ void BrokerThread::drain() {
   uv_close(as_handle(&wakeup_), nullptr);
 }
 
-std::vector<std::future<PublishResult>> BrokerThread::publish(
-    std::vector<Outgoing> messages) {
+std::vector<std::future<PublishResult>> BrokerThread::publish(std::vector<Outgoing> messages) {
   std::vector<std::future<PublishResult>> futures;
   futures.reserve(messages.size());
   std::lock_guard lock(mutex_);

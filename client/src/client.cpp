@@ -14,10 +14,10 @@
 #include <mutex>
 #include <random>
 
-#include "celeriac/broker/topology.hpp"
-#include "client_database.hpp"
 #include "celeriac/broker/broker_thread.hpp"
 #include "celeriac/broker/job_message.hpp"
+#include "celeriac/broker/topology.hpp"
+#include "client_database.hpp"
 #include "client_messages.hpp"
 
 namespace celeriac {

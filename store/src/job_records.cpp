@@ -7,14 +7,16 @@
 
 #include "celeriac/core/error.hpp"
 #include "celeriac/store/migrations.hpp"
+#include "sql_text.hpp"
 
 namespace celeriac::store {
 namespace {
 
-// A timestamptz column as text parse_iso8601 reads exactly (microseconds, UTC).
-std::string utc_text(std::string_view column) {
-  return fmt::format("to_char({0} at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as {0}",
-                     column);
+using detail::utc_text;
+
+// A timestamptz column as itself, in utc_text.
+std::string utc_column(std::string_view column) {
+  return fmt::format("{} as {}", utc_text(column), column);
 }
 
 std::string job_columns() {
@@ -25,7 +27,7 @@ std::string job_columns() {
       " unique_key";
   for (const char* column : {"eta", "expires", "enqueued_at", "received_at", "started_at",
                              "finished_at", "updated_at"}) {
-    columns += ", " + utc_text(column);
+    columns += ", " + utc_column(column);
   }
   return columns;
 }
@@ -36,12 +38,7 @@ std::optional<std::string> text_or_null(const pqxx::field& field) {
 }
 
 std::optional<Timestamp> time_or_null(const pqxx::field& field) {
-  if (field.is_null()) return std::nullopt;
-  auto parsed = parse_iso8601(field.c_str());
-  if (!parsed)
-    throw InfrastructureError(
-        fmt::format("jobs.{}: unreadable time '{}'", field.name(), field.c_str()));
-  return parsed;
+  return detail::time_or_null(field, fmt::format("jobs.{}", field.name()));
 }
 
 std::optional<JobId> id_or_null(const pqxx::field& field) {
@@ -136,7 +133,7 @@ std::vector<WorkerRecord> list_workers(pqxx::connection_base& conn, const std::s
   const auto rows = tx.exec(
       "select hostname, pid, array_to_json(queues)::text as queues,"
       " concurrency, processed, failed, " +
-      utc_text("started_at") + ", " + utc_text("last_heartbeat") + " from " + workers +
+      utc_column("started_at") + ", " + utc_column("last_heartbeat") + " from " + workers +
       " order by last_heartbeat desc, hostname, pid");
   std::vector<WorkerRecord> out;
   out.reserve(rows.size());

@@ -14,29 +14,14 @@
 #include <fmt/format.h>
 
 #include "celeriac/core/error.hpp"
-#include "celeriac/store/migrations.hpp"
+#include "sql_text.hpp"
 
 namespace celeriac::store {
 namespace {
 
-std::string table(pqxx::connection_base& conn, const std::string& schema, const char* name) {
-  validate_schema_name(schema);
-  return conn.quote_name(schema) + "." + name;
-}
-
-// A timestamptz expression as text parse_iso8601 reads exactly (microseconds, UTC).
-std::string utc_text(std::string_view expression) {
-  return fmt::format("to_char({} at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-                     expression);
-}
-
-std::optional<Timestamp> time_or_null(const pqxx::field& field, const char* what) {
-  if (field.is_null()) return std::nullopt;
-  auto parsed = parse_iso8601(field.c_str());
-  if (!parsed)
-    throw InfrastructureError(fmt::format("{}: unreadable time '{}'", what, field.c_str()));
-  return parsed;
-}
+using detail::qualified_table;
+using detail::time_or_null;
+using detail::utc_text;
 
 Timestamp time_of(const pqxx::field& field, const char* what) {
   auto parsed = time_or_null(field, what);
@@ -92,7 +77,7 @@ std::vector<FireRecord> fires_from(const pqxx::result& rows) {
 
 ScheduleSync sync_schedules(pqxx::connection_base& conn, const std::string& schema,
                             std::span<const ScheduleDefinition> definitions) {
-  const std::string schedules = table(conn, schema, "schedules");
+  const std::string schedules = qualified_table(conn, schema, "schedules");
   nlohmann::json rows = nlohmann::json::array();
   std::set<std::string> names;
   for (const ScheduleDefinition& d : definitions) {
@@ -146,8 +131,8 @@ ScheduleSync sync_schedules(pqxx::connection_base& conn, const std::string& sche
 }
 
 std::vector<ScheduleRow> list_schedules(pqxx::connection_base& conn, const std::string& schema) {
-  const std::string schedules = table(conn, schema, "schedules");
-  const std::string fires = table(conn, schema, "schedule_fires");
+  const std::string schedules = qualified_table(conn, schema, "schedules");
+  const std::string fires = qualified_table(conn, schema, "schedule_fires");
   auto latest = [&](const char* manual) {
     return "(select " + utc_text("max(f.fire_time)") + " from " + fires +
            " f where f.schedule = s.name and f.manual = " + manual + ")";
@@ -175,7 +160,7 @@ std::vector<ScheduleRow> list_schedules(pqxx::connection_base& conn, const std::
 
 std::vector<FireRecord> record_fires(pqxx::connection_base& conn, const std::string& schema,
                                      std::span<const FireRecord> fires) {
-  const std::string table_name = table(conn, schema, "schedule_fires");
+  const std::string table_name = qualified_table(conn, schema, "schedule_fires");
   if (fires.empty()) return {};
   nlohmann::json rows = nlohmann::json::array();
   for (const FireRecord& f : fires) {
@@ -213,7 +198,7 @@ std::vector<FireRecord> record_fires(pqxx::connection_base& conn, const std::str
 
 void mark_published(pqxx::connection_base& conn, const std::string& schema,
                     std::span<const FireRecord> fires) {
-  const std::string table_name = table(conn, schema, "schedule_fires");
+  const std::string table_name = qualified_table(conn, schema, "schedule_fires");
   if (fires.empty()) return;
   nlohmann::json rows = nlohmann::json::array();
   for (const FireRecord& f : fires)
@@ -230,8 +215,8 @@ void mark_published(pqxx::connection_base& conn, const std::string& schema,
 
 std::vector<FireRecord> unpublished_fires(pqxx::connection_base& conn, const std::string& schema,
                                           std::size_t limit, Duration min_age) {
-  const std::string table_name = table(conn, schema, "schedule_fires");
-  const std::string schedules = table(conn, schema, "schedules");
+  const std::string table_name = qualified_table(conn, schema, "schedule_fires");
+  const std::string schedules = qualified_table(conn, schema, "schedules");
   if (limit == 0) return {};
   const auto capped = static_cast<long long>(std::min<std::size_t>(
       limit, static_cast<std::size_t>(std::numeric_limits<long long>::max())));
@@ -248,7 +233,7 @@ std::vector<FireRecord> unpublished_fires(pqxx::connection_base& conn, const std
 
 bool add_schedule_if_absent(pqxx::connection_base& conn, const std::string& schema,
                             const ScheduleDefinition& definition) {
-  const std::string schedules = table(conn, schema, "schedules");
+  const std::string schedules = qualified_table(conn, schema, "schedules");
   pqxx::work tx{conn};
   const pqxx::result inserted =
       tx.exec_params("insert into " + schedules +
@@ -261,7 +246,7 @@ bool add_schedule_if_absent(pqxx::connection_base& conn, const std::string& sche
 
 std::vector<FireRecord> fires_of(pqxx::connection_base& conn, const std::string& schema,
                                  const std::string& schedule, Timestamp since) {
-  const std::string table_name = table(conn, schema, "schedule_fires");
+  const std::string table_name = qualified_table(conn, schema, "schedule_fires");
   pqxx::read_transaction tx{conn};
   return fires_from(tx.exec_params("select " + fire_columns() + " from " + table_name +
                                        " where schedule = $1 and fire_time >= $2::timestamptz"

@@ -2,21 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "celeriac/store/migrations.hpp"
+#include "sql_text.hpp"
 
 namespace celeriac::store {
-namespace {
-
-std::string table(pqxx::connection_base& conn, const std::string& schema, const char* name) {
-  validate_schema_name(schema);
-  return conn.quote_name(schema) + "." + name;
-}
-
-} // namespace
-
 void upsert_worker(pqxx::connection_base& conn, const std::string& schema,
                    const WorkerRecord& worker) {
-  const std::string workers = table(conn, schema, "workers");
+  const std::string workers = detail::qualified_table(conn, schema, "workers");
   pqxx::work tx{conn};
   tx.exec_params(
       "insert into " + workers +
@@ -33,7 +24,7 @@ void upsert_worker(pqxx::connection_base& conn, const std::string& schema,
 
 void remove_worker(pqxx::connection_base& conn, const std::string& schema,
                    const std::string& hostname, int pid) {
-  const std::string workers = table(conn, schema, "workers");
+  const std::string workers = detail::qualified_table(conn, schema, "workers");
   pqxx::work tx{conn};
   tx.exec_params("delete from " + workers + " where hostname = $1 and pid = $2", hostname, pid);
   tx.commit();
@@ -41,7 +32,7 @@ void remove_worker(pqxx::connection_base& conn, const std::string& schema,
 
 std::vector<RevokedJob> revoked_since(pqxx::connection_base& conn, const std::string& schema,
                                       Timestamp since) {
-  const std::string revoked = table(conn, schema, "revoked");
+  const std::string revoked = detail::qualified_table(conn, schema, "revoked");
   pqxx::read_transaction tx{conn};
   const auto rows = tx.exec_params(
       "select id::text, terminate,"

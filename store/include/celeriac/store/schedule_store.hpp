@@ -29,9 +29,9 @@ struct ScheduleDefinition {
 };
 
 struct ScheduleSync {
-  std::vector<std::string> added;    // no row before
-  std::vector<std::string> changed;  // definition or enabled changed, or it came back after removal
-  std::vector<std::string> removed;  // in the table, not in the list: now disabled, removed_at set
+  std::vector<std::string> added;   // no row before
+  std::vector<std::string> changed; // definition or enabled changed, or it came back after removal
+  std::vector<std::string> removed; // in the table, not in the list: now disabled, removed_at set
 };
 
 // Makes the table match DEFINITIONS, in one transaction: new names are
