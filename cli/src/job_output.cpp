@@ -12,10 +12,6 @@ nlohmann::json or_null(const std::optional<T>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
-nlohmann::json time_or_null(const std::optional<Timestamp>& t) {
-  return t ? nlohmann::json(format_iso8601(*t)) : nlohmann::json(nullptr);
-}
-
 nlohmann::json id_or_null(const std::optional<JobId>& id) {
   return id ? nlohmann::json(id->str()) : nlohmann::json(nullptr);
 }
@@ -26,6 +22,10 @@ nlohmann::json error_json(const std::optional<store::JobError>& error) {
 }
 
 } // namespace
+
+nlohmann::json time_or_null(const std::optional<Timestamp>& t) {
+  return t ? nlohmann::json(format_iso8601(*t)) : nlohmann::json(nullptr);
+}
 
 JobId parse_job_id(const std::string& text, const std::string& field) {
   const std::optional<JobId> id = JobId::parse(text);

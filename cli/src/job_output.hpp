@@ -2,6 +2,7 @@
 // (--json) or as aligned "key: value" lines for people.
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -11,6 +12,9 @@
 #include "celeriac/store/job_records.hpp"
 
 namespace celeriac::cli {
+
+// T as ISO 8601 text, or null.
+nlohmann::json time_or_null(const std::optional<Timestamp>& t);
 
 // TEXT as a job id; InvalidInput naming FIELD when it is not a canonical UUID.
 JobId parse_job_id(const std::string& text, const std::string& field = "ID");

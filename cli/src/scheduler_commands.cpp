@@ -17,6 +17,7 @@
 #include "celeriac/scheduler/scheduler_http.hpp"
 #include "celeriac/store/schedule_store.hpp"
 #include "commands.hpp"
+#include "job_output.hpp"
 #include "log_format.hpp"
 #include "server_access.hpp"
 #include "text_table.hpp"
@@ -139,11 +140,9 @@ int run_schedules_list(const Invocation& invocation) {
                    {"task", schedule.task},
                    {"enabled", schedule.enabled},
                    {"synced", row != nullptr},
-                   {"last_fire", last ? nlohmann::json(format_iso8601(*last)) : nullptr},
-                   {"last_manual_fire", row && row->last_manual_fire
-                                            ? nlohmann::json(format_iso8601(*row->last_manual_fire))
-                                            : nullptr},
-                   {"next_fire", next ? nlohmann::json(format_iso8601(*next)) : nullptr},
+                   {"last_fire", time_or_null(last)},
+                   {"last_manual_fire", time_or_null(row ? row->last_manual_fire : std::nullopt)},
+                   {"next_fire", time_or_null(next)},
                    {"catch_up", to_string(schedule.catch_up)}});
     table.add_row({schedule.name, timing.describe(), schedule.task, schedule.enabled ? "yes" : "no",
                    optional_time(last), optional_time(next),
@@ -153,14 +152,13 @@ int run_schedules_list(const Invocation& invocation) {
     const bool configured = std::any_of(config.schedules.begin(), config.schedules.end(),
                                         [&](const auto& s) { return s.name == row.name; });
     if (configured) continue;
-    out.push_back(
-        {{"name", row.name},
-         {"timing", nullptr},
-         {"task", row.definition.value("task", "")},
-         {"enabled", row.enabled},
-         {"synced", true},
-         {"removed_at", row.removed_at ? nlohmann::json(format_iso8601(*row.removed_at)) : nullptr},
-         {"last_fire", row.last_fire ? nlohmann::json(format_iso8601(*row.last_fire)) : nullptr}});
+    out.push_back({{"name", row.name},
+                   {"timing", nullptr},
+                   {"task", row.definition.value("task", "")},
+                   {"enabled", row.enabled},
+                   {"synced", true},
+                   {"removed_at", time_or_null(row.removed_at)},
+                   {"last_fire", time_or_null(row.last_fire)}});
     table.add_row({row.name, "(removed)", row.definition.value("task", ""), "no",
                    optional_time(row.last_fire), "-", "-"});
   }

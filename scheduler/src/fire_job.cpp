@@ -18,8 +18,9 @@
 namespace celeriac::scheduler {
 namespace {
 
-// celeriac's UUID v5 namespace for schedule fires: itself the v5 id of
-// "celeriac.schedule" in RFC 4122's URL namespace, fixed forever.
+// celeriac's UUID v5 namespace for schedule fires: 16 bytes chosen once (with
+// the version-5 and RFC 4122 variant bits), never to change: every recorded
+// fire's job id derives from it (tests/scheduler/fire_job_test pins one).
 constexpr uuid_t kFireNamespace = {0x6b, 0x1f, 0x2e, 0x7c, 0x0d, 0x55, 0x5a, 0x8e,
                                    0x9f, 0x43, 0x2c, 0x61, 0x3a, 0x7e, 0x10, 0xd4};
 

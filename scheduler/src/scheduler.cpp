@@ -9,6 +9,7 @@
 #include <cctype>
 #include <future>
 #include <pqxx/pqxx>
+#include <set>
 
 #include "celeriac/broker/broker_config.hpp"
 #include "celeriac/broker/broker_thread.hpp"
@@ -30,7 +31,7 @@ struct Scheduler::Entry {
 };
 
 struct Scheduler::Fire {
-  const Entry* entry = nullptr; // nullptr: a schedule no longer configured
+  const Entry* entry = nullptr; // the configured schedule it belongs to
   store::FireRecord record;
 };
 
@@ -112,14 +113,11 @@ void Scheduler::connect_database() {
 }
 
 void Scheduler::drop_database(const std::string& why) {
-  if (leader_) stand_down(why);
+  if (is_leader()) {
+    spdlog::warn("scheduler {}: no longer the leader: {}", options_.name, why);
+    metrics_.set_leader(false);
+  }
   db_.reset();
-}
-
-void Scheduler::stand_down(const std::string& why) {
-  spdlog::warn("scheduler {}: no longer the leader: {}", options_.name, why);
-  leader_ = false;
-  metrics_.set_leader(false);
 }
 
 void Scheduler::sync_schedules() {
@@ -147,7 +145,6 @@ void Scheduler::sync_schedules() {
 
 void Scheduler::become_leader(Timestamp now) {
   sync_schedules();
-  leader_ = true;
   metrics_.set_leader(true);
   spdlog::info("scheduler {}: leader now (lock {}), {} schedule(s)", options_.name, lock_key_,
                entries_.size());
@@ -179,7 +176,7 @@ void Scheduler::take_reload(Config config) {
   }
   spdlog::info("scheduler {}: configuration reloaded, {} schedule(s)", options_.name,
                entries_.size());
-  if (leader_ && db_) sync_schedules();
+  if (is_leader() && db_) sync_schedules();
 }
 
 Timestamp Scheduler::tick(Timestamp now) {
@@ -194,7 +191,7 @@ Timestamp Scheduler::tick(Timestamp now) {
     }
     if (reloaded) take_reload(std::move(*reloaded));
     if (!db_) connect_database();
-    if (!leader_) {
+    if (!is_leader()) {
       if (!store::try_advisory_lock(*db_, lock_key_)) return retry;
       become_leader(now);
     } else if (now >= next_lock_check_) {
@@ -225,7 +222,7 @@ Timestamp Scheduler::clock_now() const {
 }
 
 void Scheduler::log_failure(Timestamp now, const std::string& what) {
-  if (what == last_failure_ && now < next_failure_log_ && !leader_) return;
+  if (what == last_failure_ && now < next_failure_log_ && !is_leader()) return;
   spdlog::error("scheduler {}: {}", options_.name, what);
   last_failure_ = what;
   next_failure_log_ = now + std::chrono::seconds(30);
@@ -269,14 +266,14 @@ Timestamp Scheduler::fire_due(Timestamp now) {
   std::vector<store::FireRecord> records;
   for (const Fire& fire : fires)
     records.push_back(fire.record);
-  const auto recorded = store::record_fires(*db_, config_.database.schema, records);
+  std::set<JobId> ours;
+  for (const auto& record : store::record_fires(*db_, config_.database.schema, records)) {
+    ours.insert(record.job_id);
+  }
   advance();
   std::vector<Fire> mine;
   for (Fire& fire : fires) {
-    const bool ours = std::any_of(recorded.begin(), recorded.end(), [&](const auto& r) {
-      return r.schedule == fire.record.schedule && r.fire_time == fire.record.fire_time;
-    });
-    if (ours) {
+    if (ours.contains(fire.record.job_id)) {
       mine.push_back(std::move(fire));
     } else {
       spdlog::warn("schedule {}: the fire at {} is already recorded; not firing it again",
@@ -409,9 +406,8 @@ void Scheduler::run() {
     wake_.wait_until(lock, next, [this] { return stopping_ || pending_config_.has_value(); });
     if (stopping_) break;
   }
-  if (leader_) {
+  if (is_leader()) {
     spdlog::info("scheduler {}: stopping; the lock is released", options_.name);
-    leader_ = false;
     metrics_.set_leader(false);
   }
   db_.reset(); // ends the session, and with it the lock

@@ -109,8 +109,8 @@ std::string SchedulerMetrics::prometheus_text() const {
                        n);
   }
   out +=
-      "# HELP celeriac_scheduler_publish_failures_total Fires the broker did not confirm in"
-      " time (published again later).\n"
+      "# HELP celeriac_scheduler_publish_failures_total Fires not confirmed within their pass"
+      " (marked when the confirm comes, or published again if refused).\n"
       "# TYPE celeriac_scheduler_publish_failures_total counter\n";
   out += fmt::format("celeriac_scheduler_publish_failures_total {}\n", publish_failures_);
   out +=

@@ -18,7 +18,6 @@
 // its caller, so tests drive the scheduler through DST days with a fake one.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <map>
@@ -84,7 +83,7 @@ class Scheduler {
   // schedules table again. Broker or database settings need a restart.
   void reload(Config config);
 
-  bool is_leader() const { return leader_.load(); }
+  bool is_leader() const { return metrics_.leader(); }
   const SchedulerMetrics& metrics() const { return metrics_; }
 
  private:
@@ -93,7 +92,6 @@ class Scheduler {
   void connect_database();
   void drop_database(const std::string& why);
   void become_leader(Timestamp now);
-  void stand_down(const std::string& why);
   void apply_config();
   void sync_schedules();
   void republish(Timestamp now);
@@ -113,7 +111,6 @@ class Scheduler {
   std::unique_ptr<broker::BrokerThread> broker_;
   std::unique_ptr<pqxx::connection> db_; // the lock's session, when connected
   std::vector<Entry> entries_;           // the enabled schedules
-  std::atomic<bool> leader_{false};
   Timestamp next_lock_check_{};
   Timestamp next_republish_{};
   Timestamp next_failure_log_{};
