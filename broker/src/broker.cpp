@@ -88,6 +88,11 @@ void Broker::stop() {
   stopped_ = true;
   uv_timer_stop(retry_timer_);
   consumer_->stop_retrying();
+  try {
+    consumer_->flush_acks();
+  } catch (const InfrastructureError& e) {
+    spdlog::warn("broker: sending the last acks failed: {}", e.what());
+  }
   publisher_->stop("broker stopped");
   connection_->close();
 }

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "celeriac/broker/amqp_message.hpp"
 
@@ -34,11 +35,16 @@ Consumer::Consumer(Connection& connection, amqp_channel_t channel, ConsumerOptio
   retry_timer_ = new uv_timer_t;
   uv_timer_init(connection_.loop(), retry_timer_);
   retry_timer_->data = this;
+  flush_check_ = new uv_check_t;
+  uv_check_init(connection_.loop(), flush_check_);
+  flush_check_->data = this;
 }
 
 Consumer::~Consumer() {
   uv_close(reinterpret_cast<uv_handle_t*>(retry_timer_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(flush_check_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
 }
 
 void Consumer::start(std::vector<std::string> queues, std::uint16_t prefetch,
@@ -81,12 +87,45 @@ bool Consumer::current(const Delivery& delivery) const {
 bool Consumer::ack(const Delivery& delivery, bool multiple) {
   if (!current(delivery)) return false;
   if (multiple) {
-    outstanding_.erase(outstanding_.begin(), outstanding_.upper_bound(delivery.tag));
+    for (auto it = outstanding_.begin(); it != outstanding_.end() && *it <= delivery.tag;
+         it = outstanding_.erase(it))
+      owed_.push_back(*it);
   } else {
     outstanding_.erase(delivery.tag);
+    owed_.push_back(delivery.tag);
   }
-  return connection_.check_status(
-      amqp_basic_ack(connection_.native(), channel_, delivery.tag, multiple ? 1 : 0), "basic.ack");
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(flush_check_))) {
+    uv_check_start(flush_check_, [](uv_check_t* check) {
+      try {
+        static_cast<Consumer*>(check->data)->flush_acks();
+      } catch (const std::exception& e) { // a libuv callback: nothing may escape
+        spdlog::warn("broker: sending acks failed: {}", e.what());
+      }
+    });
+  }
+  return true;
+}
+
+void Consumer::flush_acks() {
+  uv_check_stop(flush_check_);
+  std::vector<std::uint64_t> owed;
+  owed.swap(owed_);
+  if (owed.empty() || !channel_current()) return; // a closed channel: the broker requeued them
+  std::sort(owed.begin(), owed.end());
+  // One multiple ack covers every owed tag below the lowest still outstanding:
+  // the broker settles all of ours up to it, and nothing else of ours is there.
+  const std::uint64_t lowest =
+      outstanding_.empty() ? std::numeric_limits<std::uint64_t>::max() : *outstanding_.begin();
+  const auto below = std::lower_bound(owed.begin(), owed.end(), lowest);
+  auto send = [&](std::uint64_t tag, bool multiple) {
+    ++ack_frames_;
+    return connection_.check_status(
+        amqp_basic_ack(connection_.native(), channel_, tag, multiple ? 1 : 0), "basic.ack");
+  };
+  if (below != owed.begin() && !send(*(below - 1), below - owed.begin() > 1)) return;
+  for (auto it = below; it != owed.end(); ++it)
+    if (!send(*it, false)) return;
+  acked_ += owed.size();
 }
 
 bool Consumer::reject(const Delivery& delivery, bool requeue) {

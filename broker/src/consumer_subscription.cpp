@@ -24,6 +24,7 @@ void Consumer::open_fresh_channel() {
 
 // A new opening of the channel: what the old one delivered is the broker's again.
 void Consumer::begin_epoch() {
+  flush_acks(); // before the channel closes, or the broker requeues what we have run
   for (auto& queue : queues_)
     queue.tag.clear();
   epoch_tags_.clear();

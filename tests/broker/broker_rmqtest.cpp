@@ -148,6 +148,40 @@ TEST_CASE("acks the broker would punish are refused, and the consumer keeps deli
   CHECK(f.broker->reconnects() == 0);
 }
 
+TEST_CASE("acks of one loop iteration are coalesced, and never settle a delivery still held") {
+  const std::string name = test::unique_name("celeriac.test.coalesce.");
+  std::vector<Job> jobs;
+  for (int i = 1; i <= 10; ++i)
+    jobs.push_back(test::test_job(name, 0, i));
+  test::BrokerFixture f({QueueSpec{name, false, 9}});
+  f.publish_all(jobs);
+  {
+    std::vector<Delivery> got;
+    f.broker->consume({name}, 10, [&](Delivery&& d) { got.push_back(std::move(d)); });
+    REQUIRE(test::run_until(
+        &f.loop, [&] { return got.size() == 10; }, 10s));
+    auto& consumer = f.broker->consumer();
+    // Jobs 1-4 and 6-8 finish in one iteration; job 5 (and 9, 10) still run.
+    for (int i : {3, 0, 1, 2, 5, 7, 6})
+      CHECK(f.broker->ack(got[static_cast<std::size_t>(i)]));
+    CHECK(consumer.ack_frames() == 0); // owed until the iteration ends
+    REQUIRE(test::run_until(
+        &f.loop, [&] { return consumer.acked() == 7; }, 10s));
+    CHECK(consumer.ack_frames() == 4);  // one multiple ack for 1-4, then 6, 7 and 8 alone
+    CHECK_FALSE(f.broker->ack(got[0])); // settled already
+    // Job 9 finishes; stop() sends its owed ack before closing the connection.
+    CHECK(f.broker->ack(got[8]));
+    f.broker->stop();
+  }
+  // Jobs 5 and 10 were never acked: the broker gave them back, and only them.
+  // (F, disconnected, leaves the queue to AGAIN to delete.)
+  test::BrokerFixture again({QueueSpec{name, false, 9}});
+  const auto left = again.take_all(name);
+  REQUIRE(left.size() == 2);
+  CHECK(left[0].id == jobs[4].id);
+  CHECK(left[1].id == jobs[9].id);
+}
+
 TEST_CASE("a second consume() replaces the first subscription on the same connection") {
   const std::string first = test::unique_name("celeriac.test.first.");
   const std::string second = test::unique_name("celeriac.test.second.");

@@ -16,6 +16,15 @@
 // earlier channel or connection, whose tag now means nothing (the broker has
 // requeued it), or one already acked or rejected. If the broker closes the
 // channel anyway, it is reopened and the queues subscribed again.
+//
+// Acks are coalesced: ack() settles the delivery at once on our side and owes
+// the broker its basic.ack until the end of the loop iteration (a uv_check),
+// when every owed tag below the lowest delivery still outstanding goes as one
+// basic.ack with multiple=true and the rest one by one. A worker acks a whole
+// store commit's jobs in one iteration, so the broker's queue process handles
+// one ack instead of hundreds. flush_acks() sends them at once; the Broker
+// calls it before closing the connection. Acks owed on a channel that closes
+// first are dropped, as an unacked delivery would be: the broker requeues them.
 // Calling start() again replaces the subscription: the channel is closed (the
 // broker requeues what was not acked) and opened anew.
 //
@@ -116,6 +125,11 @@ class Consumer {
 
   bool ack(const Delivery& delivery, bool multiple = false);
   bool reject(const Delivery& delivery, bool requeue);
+  // Sends the acks owed now rather than at the end of the loop iteration.
+  void flush_acks();
+  // basic.ack frames sent, and the deliveries they settled (for tests and metrics).
+  std::uint64_t ack_frames() const { return ack_frames_; }
+  std::uint64_t acked() const { return acked_; }
   // The broker cancelled a consumer (its queue was deleted): consumer_cancel_notify.
   // The queue is then Retrying, and subscribes again once it is back.
   std::function<void(const std::string& queue)> on_cancelled;
@@ -158,9 +172,12 @@ class Consumer {
   std::uint64_t epoch_ = 0;              // one per opening of the channel
   std::uint64_t channel_generation_ = 0; // the connection generation it was opened on
   std::set<std::uint64_t> outstanding_;  // tags delivered and not yet acked or rejected
-  std::set<std::string> epoch_tags_;     // consumer tags of this opening (cancel keeps them)
-  uv_timer_t* retry_timer_ = nullptr;    // freed in its close callback
-  int retry_attempt_ = 0;                // retries since every queue was last subscribed
+  std::vector<std::uint64_t> owed_;      // tags acked on our side, basic.ack not yet sent
+  uv_check_t* flush_check_ = nullptr;    // sends owed_ at the end of the iteration
+  std::uint64_t ack_frames_ = 0, acked_ = 0;
+  std::set<std::string> epoch_tags_;  // consumer tags of this opening (cancel keeps them)
+  uv_timer_t* retry_timer_ = nullptr; // freed in its close callback
+  int retry_attempt_ = 0;             // retries since every queue was last subscribed
   std::mt19937_64 rng_{std::random_device{}()};
 };
 
