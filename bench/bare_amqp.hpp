@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "publish_run.hpp"
@@ -47,16 +48,19 @@ RunResult run_bare_publisher(const RunSpec& spec);
 // worker_bench's baseline: what a consumer that does no work at all costs.
 struct ConsumeResult {
   std::uint64_t acked = 0;
-  std::chrono::duration<double> elapsed{0}; // first delivery to last ack sent
-  std::chrono::duration<double> cpu{0};     // this process's CPU time meanwhile
+  std::chrono::steady_clock::time_point finished{}; // the last ack sent
+  std::chrono::duration<double> elapsed{0};         // first delivery to last ack sent
+  std::chrono::duration<double> cpu{0};             // this process's CPU time meanwhile
   double rate() const { return elapsed.count() > 0 ? acked / elapsed.count() : 0.0; }
 };
 
 // Consumes COUNT messages from QUEUE on a connection of its own, basic.qos
 // PREFETCH, acking each as it arrives (one basic.ack per message, not
-// multiple). Connecting is not timed. Throws when the broker sends nothing
-// for kStallTimeout.
+// multiple). Connecting is not timed. ON_CONSUMING, if given, is called once
+// the consumer is registered, before the first message is awaited. Throws
+// when the broker sends nothing for kStallTimeout.
 ConsumeResult run_bare_consumer(const std::string& url, const std::string& queue,
-                                std::uint64_t count, std::uint16_t prefetch);
+                                std::uint64_t count, std::uint16_t prefetch,
+                                const std::function<void()>& on_consuming = {});
 
 } // namespace celeriac::bench

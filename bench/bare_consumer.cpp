@@ -9,7 +9,8 @@
 namespace celeriac::bench {
 
 ConsumeResult run_bare_consumer(const std::string& url, const std::string& queue,
-                                std::uint64_t count, std::uint16_t prefetch) {
+                                std::uint64_t count, std::uint16_t prefetch,
+                                const std::function<void()>& on_consuming) {
   BareConnection connection(url, std::chrono::seconds(0));
   amqp_connection_state_t state = connection.native();
   amqp_basic_qos(state, BareConnection::kChannel, 0, prefetch, 0);
@@ -17,6 +18,7 @@ ConsumeResult run_bare_consumer(const std::string& url, const std::string& queue
   amqp_basic_consume(state, BareConnection::kChannel, amqp_cstring_bytes(queue.c_str()),
                      amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
   connection.check("basic.consume");
+  if (on_consuming) on_consuming();
   ConsumeResult result;
   std::chrono::steady_clock::time_point first{};
   std::chrono::duration<double> cpu_at_first{0};
@@ -41,7 +43,8 @@ ConsumeResult run_bare_consumer(const std::string& url, const std::string& queue
     if (rc != AMQP_STATUS_OK) throw std::runtime_error("basic.ack failed");
     ++result.acked;
   }
-  result.elapsed = std::chrono::steady_clock::now() - first;
+  result.finished = std::chrono::steady_clock::now();
+  result.elapsed = result.finished - first;
   result.cpu = process_cpu() - cpu_at_first;
   return result;
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 
 #include "celeriac/worker/process_pool.hpp"
 #include "celeriac/worker/worker.hpp"
@@ -29,6 +30,11 @@ TaskRegistry noop_registry(StartStamps& stamps) {
   TaskRegistry registry;
   registry.add("bench.noop", [&stamps](TaskContext& ctx) -> nlohmann::json {
     stamps.note(ctx.args().at(0).get<std::size_t>());
+    return nullptr;
+  });
+  // The domain-scale job: a report that takes SECONDS, mostly waiting.
+  registry.add("bench.sleep", [](TaskContext& ctx) -> nlohmann::json {
+    std::this_thread::sleep_for(std::chrono::duration<double>(ctx.args().at(0).get<double>()));
     return nullptr;
   });
   return registry;

@@ -1,7 +1,7 @@
 // worker_bench's two other roles, chosen by its first argument: the worker
 // process it measures (`--serve-worker`), and that worker's pool children
-// (`--pool-child`). Both run one task, bench.noop(i), which notes in the
-// StartStamps the moment job i starts and returns null. Running the worker as
+// (`--pool-child`). Both run bench.noop(i), which notes in the StartStamps
+// the moment job i starts and returns null, and bench.sleep(seconds). Running the worker as
 // a process of its own keeps the bench's publishing and polling out of its
 // CPU time and memory, so its peak RSS is its own.
 #pragma once

@@ -2,15 +2,12 @@
 
 #include <fmt/format.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -21,10 +18,9 @@
 #include "bare_amqp.hpp"
 #include "celeriac/broker/broker.hpp"
 #include "celeriac/store/migrations.hpp"
+#include "processes.hpp"
 #include "start_stamps.hpp"
 #include "worker_roles.hpp"
-
-extern char** environ;
 
 namespace celeriac::bench {
 namespace {
@@ -94,71 +90,6 @@ class JobPublisher {
 
 std::string random_suffix() {
   return fmt::format("{:016x}", std::mt19937_64{std::random_device{}()}());
-}
-
-pid_t spawn(const std::string& executable, const std::vector<std::string>& arguments) {
-  std::vector<std::string> all{executable};
-  all.insert(all.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (auto& a : all)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, executable.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
-    throw std::runtime_error("cannot start " + executable);
-  return pid;
-}
-
-// SIGTERM, then waits (up to 60 s) for an exit status of 0.
-void stop_worker(pid_t pid) {
-  ::kill(pid, SIGTERM);
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (Clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      throw std::runtime_error("the worker did not stop within 60 s of SIGTERM");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error(fmt::format("the worker ended with status {:#x}", status));
-}
-
-// The number after "VmHWM:" in /proc/PID/status, in KiB.
-long peak_rss_kib(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  return 0;
-}
-
-std::vector<pid_t> children_of(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
-  std::vector<pid_t> children;
-  for (pid_t child = 0; in >> child;)
-    children.push_back(child);
-  return children;
-}
-
-// User + system CPU seconds of PID (fields 14 and 15 of /proc/PID/stat).
-double cpu_seconds(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i)
-    if (i >= 14) ticks += std::stod(field);
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-double worker_cpu_seconds(pid_t pid) {
-  double total = cpu_seconds(pid);
-  for (pid_t child : children_of(pid))
-    total += cpu_seconds(child);
-  return total;
 }
 
 long successes(pqxx::connection& conn, const std::string& schema) {
