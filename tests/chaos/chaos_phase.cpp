@@ -1,0 +1,416 @@
+#include "chaos_phase.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "celeriac/broker/topology.hpp"
+#include "celeriac/client.hpp"
+#include "job_mix.hpp"
+#include "phase_store.hpp"
+#include "poison.hpp"
+#include "worker_fleet.hpp"
+
+extern char** environ;
+
+namespace celeriac::chaos {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kBatch = 200;
+
+std::string random_hex(int digits) {
+  std::mt19937_64 rng{std::random_device{}()};
+  std::string out;
+  for (int i = 0; i < digits; ++i)
+    out += "0123456789abcdef"[rng() % 16];
+  return out;
+}
+
+JobId random_id(std::mt19937_64& rng) {
+  JobId::Bytes bytes{};
+  for (auto& b : bytes)
+    b = static_cast<std::uint8_t>(rng());
+  return JobId::v4(bytes);
+}
+
+std::map<std::string, std::string> environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const auto eq = entry.find('=');
+    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+// Lines go out whole, whichever thread prints them.
+void say(const std::string& line) {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  std::cout << line << std::endl;
+}
+
+class Phase {
+ public:
+  Phase(const ChaosOptions& options, std::string name);
+  PhaseVerdict run();
+
+ private:
+  double elapsed() const { return Seconds(Clock::now() - started_).count(); }
+  bool past_deadline() const { return Clock::now() >= deadline_; }
+  void set_up();
+  void enqueue_all(Client& client, RawBroker* raw);
+  bool enqueue_batch(Client& client, int first, int count);
+  void inject_faults();
+  bool restart(const std::string& service);
+  void wait_until_done();
+  long terminal_count();
+  PhaseVerdict judge(const FleetReport& fleet, const DeadLetters& dead);
+  std::unordered_map<std::string, int> note_counts() const;
+  void progress(const char* stage);
+
+  const ChaosOptions& options_;
+  std::string name_;
+  bool killer_;
+  bool restarts_;
+  bool poisoned_;
+  std::string hex_ = random_hex(10);
+  std::string schema_ = "celeriac_chaos_" + hex_;
+  std::vector<std::string> queues_;
+  std::filesystem::path dir_;
+  std::string note_path_;
+  std::string config_path_;
+  std::string config_text_;
+  Clock::time_point started_ = Clock::now();
+  Clock::time_point deadline_;
+  Clock::time_point last_progress_{};
+  std::unordered_map<std::string, JobKind> expected_; // enqueued and confirmed, by id
+  std::vector<PoisonMessage> poison_;
+  std::size_t poison_sent_ = 0;
+  std::atomic<bool> faults_done_{true};
+  std::atomic<bool> faults_failed_{false};
+  std::atomic<int> kills_seen_{0};
+  WorkerFleet* fleet_ = nullptr;
+  long terminal_ = 0;
+};
+
+Phase::Phase(const ChaosOptions& options, std::string name)
+    : options_(options),
+      name_(std::move(name)),
+      killer_(name_ == "kills" || name_ == "restarts"),
+      restarts_(name_ == "restarts"),
+      poisoned_(name_ == "poison"),
+      deadline_(started_ + std::chrono::duration_cast<Clock::duration>(options.deadline)) {
+  for (const char* tier : {"high", "default", "low"})
+    queues_.push_back(fmt::format("chaos.{}.{}", hex_, tier));
+}
+
+void Phase::set_up() {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / ("celeriac-chaos-" + name_ + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  dir_ = pattern;
+  note_path_ = (dir_ / "notes.txt").string();
+  config_path_ = (dir_ / "celeriac.toml").string();
+  std::string toml;
+  for (const auto& q : queues_)
+    toml += fmt::format("[queues.\"{}\"]\n", q);
+  toml += "\n[worker]\nshutdown_timeout = \"30s\"\n\n";
+  // Kills come far more often here than in life: a job may lose its worker
+  // several times without being broken, so WorkerLost waits for ten.
+  toml += "[tasks.\"demo.*\"]\nmax_redeliveries = 10\n\n";
+  toml +=
+      "[tasks.\"demo.fail\"]\n"
+      "retry = { max_retries = 3, backoff = \"fixed\", delay = \"1s\", jitter = \"none\" }\n";
+  config_text_ = toml;
+  std::ofstream(config_path_) << toml;
+  create_schema(options_.database_url, schema_);
+}
+
+void Phase::progress(const char* stage) {
+  if (Clock::now() - last_progress_ < std::chrono::seconds(5)) return;
+  last_progress_ = Clock::now();
+  terminal_count();
+  const FleetReport fleet = fleet_ ? fleet_->report() : FleetReport{};
+  say(fmt::format("   [{} +{:.0f}s] {}: {} enqueued, {} terminal, {} kills, {} worker starts",
+                  name_, elapsed(), stage, expected_.size(), terminal_, fleet.kills, fleet.starts));
+}
+
+// Paced: batch b goes out at duration * b / batches; a batch the broker did
+// not confirm is sent again with the same ids until the deadline.
+void Phase::enqueue_all(Client& client, RawBroker* raw) {
+  const int batches = (options_.jobs + kBatch - 1) / kBatch;
+  const std::size_t poison_total = poison_.size();
+  for (int b = 0; b < batches && !past_deadline(); ++b) {
+    const auto due = started_ + std::chrono::duration_cast<Clock::duration>(
+                                    options_.duration * (static_cast<double>(b) / batches));
+    while (Clock::now() < due) {
+      if (raw) raw->keep_alive();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const int first = b * kBatch;
+    if (!enqueue_batch(client, first, std::min(kBatch, options_.jobs - first))) break;
+    // Poison goes out between the batches, spread evenly over the run.
+    const std::size_t poison_due =
+        poison_total * static_cast<std::size_t>(b + 1) / static_cast<std::size_t>(batches);
+    if (raw && poison_due > poison_sent_) {
+      const std::vector<PoisonMessage> slice(
+          poison_.begin() + static_cast<std::ptrdiff_t>(poison_sent_),
+          poison_.begin() + static_cast<std::ptrdiff_t>(poison_due));
+      if (!raw->publish(slice, Seconds(30))) say("   poison publish not confirmed in 30 s");
+      poison_sent_ = poison_due;
+    }
+    progress("enqueueing");
+  }
+}
+
+bool Phase::enqueue_batch(Client& client, int first, int count) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::vector<EnqueueRequest> requests;
+  for (int i = first; i < first + count; ++i) {
+    const JobKind kind = job_kind(i);
+    EnqueueRequest r;
+    r.task = task_of(kind);
+    r.args = args_of(kind, note_path_);
+    r.options.queue = queues_[static_cast<std::size_t>(i % 3)];
+    r.options.priority = i % 10;
+    r.options.id = random_id(rng);
+    requests.push_back(std::move(r));
+  }
+  while (!past_deadline()) {
+    try {
+      client.enqueue_many(requests);
+      for (int i = 0; i < count; ++i)
+        expected_[requests[static_cast<std::size_t>(i)].options.id->str()] = job_kind(first + i);
+      return true;
+    } catch (const std::exception& e) {
+      say(fmt::format("   [{} +{:.0f}s] enqueue of jobs {}..{} failed, sent again: {}", name_,
+                      elapsed(), first, first + count - 1, e.what()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+  return false;
+}
+
+bool Phase::restart(const std::string& service) {
+  auto services = [&](const std::string& verb) {
+    const std::string command = fmt::format("'{}' {} {} >>'{}/services.log' 2>&1",
+                                            options_.services, verb, service, dir_.string());
+    return std::system(command.c_str()) == 0;
+  };
+  const double t0 = elapsed();
+  const bool stopped = services("down");
+  say(fmt::format("   [{} +{:.1f}s] {} stopped{} (took {:.1f} s)", name_, elapsed(), service,
+                  stopped ? "" : " FAILED", elapsed() - t0));
+  std::this_thread::sleep_for(options_.outage);
+  const double t1 = elapsed();
+  const bool started = services("up");
+  say(fmt::format("   [{} +{:.1f}s] {} started{} (took {:.1f} s)", name_, elapsed(), service,
+                  started ? "" : " FAILED", elapsed() - t1));
+  return stopped && started;
+}
+
+// RabbitMQ once, a fifth into the run; PostgreSQL once, past the middle.
+void Phase::inject_faults() {
+  auto sleep_until = [&](double at) {
+    while (elapsed() < at && !past_deadline())
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  };
+  sleep_until(0.2 * options_.duration.count());
+  bool ok = restart("rabbitmq");
+  sleep_until(std::max(0.55 * options_.duration.count(), elapsed() + 2));
+  ok = restart("postgres") && ok;
+  faults_failed_ = !ok;
+  faults_done_ = true;
+}
+
+long Phase::terminal_count() {
+  const auto rows = job_rows(options_.database_url, schema_);
+  if (!rows) return terminal_;
+  long n = 0;
+  for (const auto& row : *rows)
+    if (expected_.contains(row.id) &&
+        (row.state == "SUCCESS" || row.state == "FAILURE" || row.state == "REVOKED"))
+      ++n;
+  return terminal_ = n;
+}
+
+void Phase::wait_until_done() {
+  while (!past_deadline()) {
+    if (terminal_count() == static_cast<long>(expected_.size()) && faults_done_) return;
+    progress("draining");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  say(fmt::format("   [{} +{:.0f}s] deadline: {} of {} jobs terminal", name_, elapsed(), terminal_,
+                  expected_.size()));
+}
+
+std::unordered_map<std::string, int> Phase::note_counts() const {
+  std::unordered_map<std::string, int> counts;
+  std::ifstream in(note_path_);
+  for (std::string line; std::getline(in, line);)
+    ++counts[line];
+  return counts;
+}
+
+PhaseVerdict Phase::judge(const FleetReport& fleet, const DeadLetters& dead) {
+  PhaseVerdict v;
+  const auto rows = job_rows(options_.database_url, schema_).value_or(std::vector<JobRow>{});
+  const auto notes = note_counts();
+  std::unordered_map<std::string, int> records;
+  long terminal = 0, twice = 0, wrong = 0, never_ran = 0;
+  for (const auto& row : rows) {
+    const auto it = expected_.find(row.id);
+    if (it == expected_.end()) continue; // poison with an id, recorded as FAILURE
+    if (++records[row.id] > 1) continue;
+    if (row.state != "SUCCESS" && row.state != "FAILURE" && row.state != "REVOKED") continue;
+    ++terminal;
+    if (!right_outcome(it->second, row.state)) {
+      if (++wrong <= 5)
+        v.details.push_back(
+            fmt::format("wrong outcome: {} {} {} {}", row.id, row.task, row.state, row.error_type));
+    }
+    if (it->second != JobKind::Note) continue;
+    const auto ran = notes.find(row.id);
+    const int runs = ran == notes.end() ? 0 : ran->second;
+    if (runs >= 2) ++twice;
+    if (runs == 0 && row.state == "SUCCESS") ++never_ran;
+  }
+  long two_records = 0;
+  for (const auto& [id, n] : records)
+    two_records += n > 1 ? 1 : 0;
+  const long enqueued = static_cast<long>(expected_.size());
+  const long missing = enqueued - terminal;
+  const bool all_enqueued = enqueued == options_.jobs;
+  if (!all_enqueued)
+    v.details.push_back(
+        fmt::format("only {} of {} jobs enqueued by the deadline", enqueued, options_.jobs));
+  if (missing > 0) {
+    int shown = 0;
+    for (const auto& [id, kind] : expected_)
+      if (!records.contains(id) && shown++ < 5)
+        v.details.push_back(fmt::format("missing: {} ({}) has no record", id, task_of(kind)));
+    for (const auto& row : rows)
+      if (expected_.contains(row.id) && row.state != "SUCCESS" && row.state != "FAILURE" &&
+          row.state != "REVOKED" && shown++ < 10)
+        v.details.push_back(
+            fmt::format("missing: {} ({}) is still {}", row.id, row.task, row.state));
+  }
+  if (never_ran > 0)
+    v.details.push_back(fmt::format("{} demo.note jobs recorded SUCCESS without a run", never_ran));
+
+  // Poison: every message in its queue's dead-letter queue, with a reason.
+  std::size_t poison_found = 0;
+  std::map<std::string, std::map<std::string, int>> reasons; // kind -> reason -> count
+  for (const auto& p : poison_) {
+    const auto it = dead.poison_reasons.find(p.marker);
+    const bool right_queue = it != dead.poison_reasons.end() &&
+                             dead.poison_queues.at(p.marker) == broker::dead_letter_queue(p.queue);
+    if (it != dead.poison_reasons.end() && !it->second.empty() && right_queue) {
+      ++poison_found;
+      ++reasons[p.kind][it->second.substr(0, 90)];
+    } else {
+      v.details.push_back(it == dead.poison_reasons.end()
+                              ? fmt::format("poison {} is not in {}.dead", p.marker, p.queue)
+                              : fmt::format("poison {} dead-lettered without a reason or in the "
+                                            "wrong queue ({})",
+                                            p.marker, dead.poison_queues.at(p.marker)));
+    }
+  }
+  for (const auto& [kind, by_reason] : reasons)
+    for (const auto& [reason, n] : by_reason)
+      v.details.push_back(fmt::format("dead letter: {} x{}: {}", kind, n, reason));
+  for (const auto& [reason, n] : dead.other_reasons)
+    v.details.push_back(fmt::format("dead letter (designed failures): {} x{}", reason, n));
+  std::map<std::string, int> exits;
+  for (const auto& note : fleet.exit_notes)
+    ++exits[note];
+  for (const auto& [note, n] : exits)
+    v.details.push_back(fmt::format("{} x{}", note, n));
+  if (faults_failed_) v.details.push_back("a server did not stop or start (services.log)");
+
+  v.pass = all_enqueued && missing == 0 && two_records == 0 && wrong == 0 && never_ran == 0 &&
+           poison_found == poison_.size() && fleet.alive == options_.workers &&
+           fleet.stopped_warm == options_.workers && fleet.crashes == 0 && !faults_failed_;
+  v.line = fmt::format(
+      "chaos {}: {} enqueued, {} terminal, {} missing, {} with two records, {} executed twice, "
+      "{} wrong outcomes, poison {}/{}, workers {}/{} alive, {} kills, {} unexpected exits, "
+      "{:.0f} s — {}",
+      name_, enqueued, terminal, missing, two_records, twice, wrong, poison_found, poison_.size(),
+      fleet.alive, options_.workers, fleet.kills, fleet.unexpected_exits, elapsed(),
+      v.pass ? "PASS" : "FAIL");
+  if (!v.pass && options_.keep == false)
+    v.details.push_back(fmt::format("logs kept in {}", dir_.string()));
+  return v;
+}
+
+PhaseVerdict Phase::run() {
+  set_up();
+  say(fmt::format("== chaos {}: {} jobs over {:.0f} s on {}, schema {}, logs in {}", name_,
+                  options_.jobs, options_.duration.count(), fmt::join(queues_, ", "), schema_,
+                  dir_.string()));
+  Config config = parse_config(config_text_, config_path_);
+  apply_environment(config, environment());
+  apply_override(config, "database.schema", schema_);
+  ClientOptions client_options;
+  client_options.track_pending = false;
+  client_options.publish_timeout = std::chrono::seconds(20);
+  client_options.connection_name = "celeriac-chaos-client";
+  Client client(config, client_options);
+  std::unique_ptr<RawBroker> raw =
+      poisoned_ ? std::make_unique<RawBroker>(options_, queues_) : nullptr;
+  if (poisoned_) poison_ = make_poison(queues_, options_.poison_rounds);
+
+  FleetSpec spec{options_.celeriac, config_path_,
+                 schema_,           fmt::format("{}", fmt::join(queues_, ",")),
+                 options_.workers,  options_.concurrency,
+                 dir_.string()};
+  WorkerFleet fleet(spec, options_.seed);
+  fleet_ = &fleet;
+  fleet.start();
+  if (killer_) fleet.arm_killer(options_.kill_min, options_.kill_max);
+  std::thread faults;
+  if (restarts_) {
+    faults_done_ = false;
+    faults = std::thread([this] { inject_faults(); });
+  }
+  enqueue_all(client, raw.get());
+  wait_until_done();
+  if (faults.joinable()) faults.join();
+  fleet.disarm_killer();
+  fleet.wait_healthy(Seconds(60));
+  fleet.stop(Seconds(40));
+  const FleetReport report = fleet.report();
+  fleet_ = nullptr;
+
+  if (!raw) raw = std::make_unique<RawBroker>(options_, queues_);
+  std::vector<std::string> markers;
+  for (const auto& p : poison_)
+    markers.push_back(p.marker);
+  const DeadLetters dead = raw->drain_dead(markers, Seconds(30));
+  PhaseVerdict verdict = judge(report, dead);
+  if (!options_.keep) {
+    raw->delete_queues();
+    drop_schema(options_.database_url, schema_);
+    if (verdict.pass) std::filesystem::remove_all(dir_);
+  }
+  return verdict;
+}
+
+} // namespace
+
+PhaseVerdict run_phase(const ChaosOptions& options, const std::string& phase) {
+  return Phase(options, phase).run();
+}
+
+} // namespace celeriac::chaos
