@@ -13,11 +13,11 @@
 
 #include <fmt/format.h>
 
-#include "celeriac/broker/topology.hpp"
 #include "celeriac/client.hpp"
 #include "job_mix.hpp"
 #include "phase_store.hpp"
 #include "poison.hpp"
+#include "verdict.hpp"
 #include "worker_fleet.hpp"
 
 extern char** environ;
@@ -264,94 +264,21 @@ std::unordered_map<std::string, int> Phase::note_counts() const {
 }
 
 PhaseVerdict Phase::judge(const FleetReport& fleet, const DeadLetters& dead) {
-  PhaseVerdict v;
-  const auto rows = job_rows(options_.database_url, schema_).value_or(std::vector<JobRow>{});
-  const auto notes = note_counts();
-  std::unordered_map<std::string, int> records;
-  long terminal = 0, twice = 0, wrong = 0, never_ran = 0;
-  for (const auto& row : rows) {
-    const auto it = expected_.find(row.id);
-    if (it == expected_.end()) continue; // poison with an id, recorded as FAILURE
-    if (++records[row.id] > 1) continue;
-    if (row.state != "SUCCESS" && row.state != "FAILURE" && row.state != "REVOKED") continue;
-    ++terminal;
-    if (!right_outcome(it->second, row.state)) {
-      if (++wrong <= 5)
-        v.details.push_back(
-            fmt::format("wrong outcome: {} {} {} {}", row.id, row.task, row.state, row.error_type));
-    }
-    if (it->second != JobKind::Note) continue;
-    const auto ran = notes.find(row.id);
-    const int runs = ran == notes.end() ? 0 : ran->second;
-    if (runs >= 2) ++twice;
-    if (runs == 0 && row.state == "SUCCESS") ++never_ran;
-  }
-  long two_records = 0;
-  for (const auto& [id, n] : records)
-    two_records += n > 1 ? 1 : 0;
-  const long enqueued = static_cast<long>(expected_.size());
-  const long missing = enqueued - terminal;
-  const bool all_enqueued = enqueued == options_.jobs;
-  if (!all_enqueued)
-    v.details.push_back(
-        fmt::format("only {} of {} jobs enqueued by the deadline", enqueued, options_.jobs));
-  if (missing > 0) {
-    int shown = 0;
-    for (const auto& [id, kind] : expected_)
-      if (!records.contains(id) && shown++ < 5)
-        v.details.push_back(fmt::format("missing: {} ({}) has no record", id, task_of(kind)));
-    for (const auto& row : rows)
-      if (expected_.contains(row.id) && row.state != "SUCCESS" && row.state != "FAILURE" &&
-          row.state != "REVOKED" && shown++ < 10)
-        v.details.push_back(
-            fmt::format("missing: {} ({}) is still {}", row.id, row.task, row.state));
-  }
-  if (never_ran > 0)
-    v.details.push_back(fmt::format("{} demo.note jobs recorded SUCCESS without a run", never_ran));
-
-  // Poison: every message in its queue's dead-letter queue, with a reason.
-  std::size_t poison_found = 0;
-  std::map<std::string, std::map<std::string, int>> reasons; // kind -> reason -> count
-  for (const auto& p : poison_) {
-    const auto it = dead.poison_reasons.find(p.marker);
-    const bool right_queue = it != dead.poison_reasons.end() &&
-                             dead.poison_queues.at(p.marker) == broker::dead_letter_queue(p.queue);
-    if (it != dead.poison_reasons.end() && !it->second.empty() && right_queue) {
-      ++poison_found;
-      ++reasons[p.kind][it->second.substr(0, 90)];
-    } else {
-      v.details.push_back(it == dead.poison_reasons.end()
-                              ? fmt::format("poison {} is not in {}.dead", p.marker, p.queue)
-                              : fmt::format("poison {} dead-lettered without a reason or in the "
-                                            "wrong queue ({})",
-                                            p.marker, dead.poison_queues.at(p.marker)));
-    }
-  }
-  for (const auto& [kind, by_reason] : reasons)
-    for (const auto& [reason, n] : by_reason)
-      v.details.push_back(fmt::format("dead letter: {} x{}: {}", kind, n, reason));
-  for (const auto& [reason, n] : dead.other_reasons)
-    v.details.push_back(fmt::format("dead letter (designed failures): {} x{}", reason, n));
-  std::map<std::string, int> exits;
-  for (const auto& note : fleet.exit_notes)
-    ++exits[note];
-  for (const auto& [note, n] : exits)
-    v.details.push_back(fmt::format("{} x{}", note, n));
-  if (faults_failed_) v.details.push_back("a server did not stop or start (services.log)");
-
-  v.pass = all_enqueued && missing == 0 && two_records == 0 && wrong == 0 && never_ran == 0 &&
-           poison_found == poison_.size() && fleet.alive == options_.workers &&
-           fleet.stopped_warm == options_.workers && fleet.crashes == 0 && !faults_failed_;
-  v.line = fmt::format(
-      "chaos {}: {} enqueued, {} terminal, {} missing, {} with two records, {} executed twice, "
-      "{} wrong outcomes, poison {}/{}, workers {}/{} alive, {} kills, {} unexpected exits, "
-      "{:.0f} s — {}",
-      name_, enqueued, terminal, missing, two_records, twice, wrong, poison_found, poison_.size(),
-      fleet.alive, options_.workers, fleet.kills, fleet.unexpected_exits, elapsed(),
-      v.pass ? "PASS" : "FAIL");
-  if (!v.pass && options_.keep == false)
-    v.details.push_back(fmt::format("logs kept in {}", dir_.string()));
-  return v;
+  VerdictInput in;
+  in.phase = name_;
+  in.jobs_wanted = options_.jobs;
+  in.expected = expected_;
+  in.rows = job_rows(options_.database_url, schema_).value_or(std::vector<JobRow>{});
+  in.notes = note_counts();
+  in.poison = poison_;
+  in.dead = dead;
+  in.fleet = fleet;
+  in.workers = options_.workers;
+  in.faults_failed = faults_failed_;
+  in.seconds = elapsed();
+  PhaseVerdict verdict = chaos::judge(in);
+  if (!verdict.pass) verdict.details.push_back(fmt::format("logs kept in {}", dir_.string()));
+  return verdict;
 }
 
 PhaseVerdict Phase::run() {

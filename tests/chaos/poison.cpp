@@ -51,7 +51,11 @@ Message poison_of_kind(const std::string& kind, const std::string& queue, std::m
     Message m = real_message(queue, "demo.add", {1, 2}, rng);
     m.properties.content_type = "application/x-python-serialize";
     m.properties.content_encoding = "binary";
-    m.body = std::string("\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01K\x02e.", 21);
+    // pickle.dumps([1, 2], protocol=4); "e." split off so \x02 ends its escape.
+    static constexpr char kPickle[] =
+        "\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01K\x02"
+        "e.";
+    m.body.assign(kPickle, sizeof(kPickle) - 1);
     return m;
   }
   if (kind == "text-plain") {
