@@ -97,9 +97,9 @@ class Phase {
   std::unordered_map<std::string, JobKind> expected_; // enqueued and confirmed, by id
   std::vector<PoisonMessage> poison_;
   std::size_t poison_sent_ = 0;
+  // Written by the faults thread (restarts), read by the phase's own.
   std::atomic<bool> faults_done_{true};
   std::atomic<bool> faults_failed_{false};
-  std::atomic<int> kills_seen_{0};
   WorkerFleet* fleet_ = nullptr;
   long terminal_ = 0;
 };
