@@ -1,6 +1,11 @@
 #include "celeriac/tasks/demo.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -72,6 +77,31 @@ nlohmann::json spin(TaskContext& ctx) {
   return nullptr;
 }
 
+// One write of "<id>\n" to a file opened with O_APPEND: the kernel appends it
+// whole, so concurrent workers' lines never interleave, and counting a job's
+// lines counts its runs (scripts/chaos).
+nlohmann::json note(TaskContext& ctx) {
+  const nlohmann::json* path = nullptr;
+  if (ctx.args().is_array() && !ctx.args().empty())
+    path = &ctx.args()[0];
+  else if (ctx.kwargs().is_object() && ctx.kwargs().contains("path"))
+    path = &ctx.kwargs()["path"];
+  if (path == nullptr) throw InvalidInput("path", "missing");
+  if (!path->is_string()) throw InvalidInput("path", "must be a string, got " + path->dump());
+  const std::string line = ctx.job().id.str() + "\n";
+  const int fd = ::open(path->get_ref<const std::string&>().c_str(),
+                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw TaskFailure(ErrorKind::Unclassified, "demo.note: " + std::string(std::strerror(errno)));
+  const ssize_t written = ::write(fd, line.data(), line.size());
+  const int error = errno;
+  ::close(fd);
+  if (written != static_cast<ssize_t>(line.size()))
+    throw TaskFailure(ErrorKind::Unclassified,
+                      "demo.note: short write: " + std::string(std::strerror(error)));
+  return nullptr;
+}
+
 } // namespace
 
 void register_demo_tasks(TaskRegistry& registry) {
@@ -80,6 +110,7 @@ void register_demo_tasks(TaskRegistry& registry) {
   registry.add("demo.fail", fail);
   registry.add("demo.crash", crash);
   registry.add("demo.spin", spin);
+  registry.add("demo.note", note);
 }
 
 } // namespace celeriac::tasks
