@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_support.hpp"
 #include "engine_run.hpp"
 #include "worker_roles.hpp"
 
@@ -47,10 +48,6 @@ struct Options {
   std::string json_path;
 };
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 constexpr const char* kUsage =
     "usage: engine_bench [--jobs N] [--concurrency C] [--prefetch P] [--latency-seconds S]\n"
     "                    [--rounds R] [--domain-jobs J] [--domain-seconds D] [--json PATH]\n"
@@ -62,13 +59,6 @@ double parse_number(const std::string& flag, const std::string& text, double min
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc{} || end != text.data() + text.size() || value < min)
     throw UsageError(fmt::format("{} wants a number of at least {}, not '{}'", flag, min, text));
-  return value;
-}
-
-std::string required_env(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0')
-    throw UsageError(fmt::format("{} is not set (eval \"$(scripts/services env)\")", name));
   return value;
 }
 

@@ -32,26 +32,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string random_suffix() {
-  return fmt::format("{:016x}", std::mt19937_64{std::random_device{}()}());
-}
-
 double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
-}
-
-Percentiles percentiles(std::vector<double> ms) {
-  Percentiles p;
-  if (ms.empty()) return p;
-  std::sort(ms.begin(), ms.end());
-  auto at = [&](double q) {
-    return ms[static_cast<std::size_t>(q * static_cast<double>(ms.size() - 1))];
-  };
-  p.p50 = at(0.50);
-  p.p95 = at(0.95);
-  p.p99 = at(0.99);
-  p.max = ms.back();
-  return p;
 }
 
 // A queue and a schema of the run's own, removed at the end whatever happens.
@@ -154,13 +136,6 @@ void wait_ready(const Scratch& s, pid_t pid, PoolKind pool, std::size_t concurre
     if (Clock::now() > deadline) throw std::runtime_error("the worker is not consuming after 60 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-}
-
-long successes(pqxx::connection& conn, const std::string& schema) {
-  pqxx::work txn{conn};
-  return txn
-      .exec1("select count(*) from " + txn.quote_name(schema) + ".jobs where state = 'SUCCESS'")[0]
-      .as<long>();
 }
 
 // The largest RSS seen of the worker and of any one child, sampled on demand.

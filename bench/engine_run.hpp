@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "celeriac/core/config.hpp"
 
 namespace celeriac::bench {
@@ -31,10 +32,6 @@ struct CeilingResult {
   std::uint16_t prefetch = 0;
 };
 CeilingResult run_broker_ceiling(const EngineSpec& spec, std::uint16_t prefetch);
-
-struct Percentiles {
-  double p50 = 0, p95 = 0, p99 = 0, max = 0; // ms
-};
 
 struct EndToEndResult {
   PoolKind pool = PoolKind::Thread;

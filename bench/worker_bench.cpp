@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "worker_roles.hpp"
 #include "worker_run.hpp"
 
@@ -40,10 +41,6 @@ namespace {
 struct Options {
   WorkerRunSpec spec;
   int rounds = 3;
-};
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
 };
 
 constexpr const char* kUsage =
@@ -59,13 +56,6 @@ std::uint64_t parse_number(const std::string& flag, const std::string& text) {
   if (ec != std::errc{} || end != text.data() + text.size() || value < min)
     throw UsageError(
         fmt::format("{} wants a whole number of at least {}, not '{}'", flag, min, text));
-  return value;
-}
-
-std::string required_env(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0')
-    throw UsageError(fmt::format("{} is not set (eval \"$(scripts/services env)\")", name));
   return value;
 }
 

@@ -16,6 +16,7 @@
 #include <pqxx/pqxx>
 
 #include "bare_amqp.hpp"
+#include "bench_support.hpp"
 #include "celeriac/broker/broker.hpp"
 #include "celeriac/store/migrations.hpp"
 #include "processes.hpp"
@@ -88,17 +89,6 @@ class JobPublisher {
   std::uint64_t published_ = 0, confirmed_ = 0, failed_ = 0;
 };
 
-std::string random_suffix() {
-  return fmt::format("{:016x}", std::mt19937_64{std::random_device{}()}());
-}
-
-long successes(pqxx::connection& conn, const std::string& schema) {
-  pqxx::work txn{conn};
-  return txn
-      .exec1("select count(*) from " + txn.quote_name(schema) + ".jobs where state = 'SUCCESS'")[0]
-      .as<long>();
-}
-
 // Turns the publisher's loop until jobs [FROM, TO) have all started; throws
 // when none starts for 60 s.
 void wait_started(JobPublisher& publisher, const StartStamps& stamps, std::uint64_t from,
@@ -159,14 +149,11 @@ void latency_figures(const StartStamps& stamps, const std::vector<std::uint64_t>
   std::vector<double> ms;
   for (std::size_t i = 0; i < published.size(); ++i)
     ms.push_back(static_cast<double>(stamps.at(first + i) - published[i]) * 1e-6);
-  std::sort(ms.begin(), ms.end());
-  auto at = [&](double q) {
-    return ms[static_cast<std::size_t>(q * static_cast<double>(ms.size() - 1))];
-  };
-  result.p50_ms = at(0.50);
-  result.p95_ms = at(0.95);
-  result.p99_ms = at(0.99);
-  result.max_ms = ms.back();
+  const Percentiles p = percentiles(std::move(ms));
+  result.p50_ms = p.p50;
+  result.p95_ms = p.p95;
+  result.p99_ms = p.p99;
+  result.max_ms = p.max;
 }
 
 void drop_schema(pqxx::connection& conn, const std::string& schema) {
