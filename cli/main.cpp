@@ -8,22 +8,7 @@
 #include <vector>
 
 #include "celeriac/cli/cli.hpp"
-
-extern char** environ;
-
-namespace {
-
-std::map<std::string, std::string> environment() {
-  std::map<std::string, std::string> env;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    const std::string text(*entry);
-    const auto eq = text.find('=');
-    if (eq != std::string::npos) env.emplace(text.substr(0, eq), text.substr(eq + 1));
-  }
-  return env;
-}
-
-} // namespace
+#include "celeriac/core/config.hpp"
 
 int main(int argc, char** argv) {
   // Library logs (reconnects, warnings) go to stderr, so stdout carries only
@@ -31,5 +16,5 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_logger_st("celeriac"));
   spdlog::set_level(spdlog::level::warn);
   const std::vector<std::string> args(argv + 1, argv + argc);
-  return celeriac::cli::run_cli(args, environment(), std::cout, std::cerr);
+  return celeriac::cli::run_cli(args, celeriac::process_environment(), std::cout, std::cerr);
 }

@@ -7,6 +7,8 @@
 
 #include "config_reader.hpp"
 
+extern char** environ;
+
 namespace celeriac {
 namespace config_detail {
 namespace {
@@ -257,6 +259,17 @@ void apply_override(Config& config, std::string_view dotted_key, std::string_vie
   if (auto why = field->store(config, text_field(*field, value, key))) {
     throw ConfigError(key, *why);
   }
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const auto eq = text.find('=');
+    if (eq != std::string_view::npos)
+      env.emplace(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+  }
+  return env;
 }
 
 void apply_environment(Config& config, const std::map<std::string, std::string>& env) {

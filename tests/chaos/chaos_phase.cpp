@@ -20,8 +20,6 @@
 #include "verdict.hpp"
 #include "worker_fleet.hpp"
 
-extern char** environ;
-
 namespace celeriac::chaos {
 namespace {
 
@@ -41,16 +39,6 @@ JobId random_id(std::mt19937_64& rng) {
   for (auto& b : bytes)
     b = static_cast<std::uint8_t>(rng());
   return JobId::v4(bytes);
-}
-
-std::map<std::string, std::string> environment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry(*e);
-    const auto eq = entry.find('=');
-    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
-  return env;
 }
 
 // Lines go out whole, whichever thread prints them.
@@ -287,7 +275,7 @@ PhaseVerdict Phase::run() {
                   options_.jobs, options_.duration.count(), fmt::join(queues_, ", "), schema_,
                   dir_.string()));
   Config config = parse_config(config_text_, config_path_);
-  apply_environment(config, environment());
+  apply_environment(config, process_environment());
   apply_override(config, "database.schema", schema_);
   ClientOptions client_options;
   client_options.track_pending = false;

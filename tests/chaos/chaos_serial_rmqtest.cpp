@@ -9,20 +9,9 @@
 #include <unistd.h>
 
 #include "../cli/cli_process.hpp"
-
-extern char** environ;
+#include "celeriac/core/config.hpp"
 
 namespace {
-
-std::map<std::string, std::string> environment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry(*e);
-    const auto eq = entry.find('=');
-    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
-  return env;
-}
 
 std::size_t count(const std::string& text, const std::string& what) {
   std::size_t n = 0;
@@ -40,7 +29,7 @@ TEST_CASE("chaos, short: kills, a RabbitMQ and a PostgreSQL restart, poison; not
       celeriac::test::Program{CELERIAC_CHAOS_BINARY},
       {"--phases", "kills,restarts,poison", "--jobs", "2000", "--duration", "10", "--kill-interval",
        "1.5-3", "--outage", "1", "--poison-rounds", "1", "--deadline", "150"},
-      environment());
+      celeriac::process_environment());
   const auto result = chaos.finish(std::chrono::minutes(9));
   MESSAGE(result.out);
   if (!result.err.empty()) MESSAGE("stderr: " << result.err.substr(0, 4000));

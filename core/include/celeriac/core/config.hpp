@@ -231,6 +231,9 @@ std::span<const EnvironmentVariable> environment_variables();
 // every other variable.
 void apply_environment(Config& config, const std::map<std::string, std::string>& env);
 
+// This process's environment (environ) as a map, for apply_environment.
+std::map<std::string, std::string> process_environment();
+
 // Sets one scalar key of [broker], [broker.tls], [database], [worker] or
 // [scheduler] from text, read by the key's type: "30s" for durations,
 // true/false/yes/no/1/0 for booleans, "512MiB" or bytes for sizes, and a
