@@ -48,24 +48,34 @@ std::string bounded_repr(const std::string& text) {
   return text.substr(0, cut) + "...";
 }
 
+// Optional headers with nothing to say are left out rather than sent void:
+// Celery reads a missing header as None (its Request uses .get, its task
+// Context has class defaults), and every header costs RabbitMQ a decode on
+// each publish (docs/PERFORMANCE.md, "Reading the figures").
+void set_present(HeaderTable& h, std::string key, HeaderValue value) {
+  if (!value.is_void()) h.set(std::move(key), std::move(value));
+}
+
 HeaderTable celery_headers(const Job& job, const std::string& args, const std::string& kwargs) {
   HeaderTable h;
   h.set("lang", "py"); // what Celery workers and monitors expect to see
   h.set("task", job.task);
   h.set("id", job.id.str());
-  h.set("shadow", optional_text(job.shadow));
-  h.set("eta", optional_time(job.eta));
-  h.set("expires", optional_time(job.expires));
-  h.set("group", optional_text(job.group));
-  h.set("group_index", job.group_index ? HeaderValue(*job.group_index) : HeaderValue());
+  set_present(h, "shadow", optional_text(job.shadow));
+  set_present(h, "eta", optional_time(job.eta));
+  set_present(h, "expires", optional_time(job.expires));
+  set_present(h, "group", optional_text(job.group));
+  set_present(h, "group_index", job.group_index ? HeaderValue(*job.group_index) : HeaderValue());
   h.set("retries", job.retries);
-  h.set("timelimit",
-        HeaderArray{seconds_value(job.hard_time_limit), seconds_value(job.soft_time_limit)});
-  h.set("root_id", optional_id(job.root_id));
-  h.set("parent_id", optional_id(job.parent_id));
+  if (job.hard_time_limit || job.soft_time_limit) {
+    h.set("timelimit",
+          HeaderArray{seconds_value(job.hard_time_limit), seconds_value(job.soft_time_limit)});
+  }
+  set_present(h, "root_id", optional_id(job.root_id));
+  set_present(h, "parent_id", optional_id(job.parent_id));
   h.set("argsrepr", job.argsrepr.value_or(bounded_repr(args)));
   h.set("kwargsrepr", job.kwargsrepr.value_or(bounded_repr(kwargs)));
-  h.set("origin", optional_text(job.origin));
+  set_present(h, "origin", optional_text(job.origin));
   h.set("ignore_result", job.ignore_result);
   if (job.sent_at) h.set(std::string(kSentAtHeader), format_iso8601(*job.sent_at));
   for (const auto& [key, value] : job.extra_headers) {

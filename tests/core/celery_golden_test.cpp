@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "celeriac/core/celery_protocol.hpp"
 
@@ -70,11 +71,20 @@ Job decode_and_reencode(const std::string& name) {
   CHECK(job.origin == f.raw["headers"]["origin"].get<std::string>());
 
   Message ours = encode_job(job);
-  // Same headers, same order, same values (eta/expires compared as instants).
-  REQUIRE(ours.headers.size() == f.message.headers.size());
+  // Celery's headers, same order, same values (eta/expires compared as
+  // instants), except that we leave out what Celery sends void: a void
+  // header, and a timelimit of [null, null].
+  std::vector<HeaderTable::Entry> celery;
+  for (const auto& entry : f.message.headers) {
+    const HeaderValue none_none = HeaderArray{HeaderValue(), HeaderValue()};
+    if (entry.second.is_void() || (entry.first == "timelimit" && entry.second == none_none))
+      continue;
+    celery.push_back(entry);
+  }
+  REQUIRE(ours.headers.size() == celery.size());
   for (std::size_t i = 0; i < ours.headers.size(); ++i) {
     const auto& [key, value] = ours.headers.entries()[i];
-    const auto& [celery_key, celery_value] = f.message.headers.entries()[i];
+    const auto& [celery_key, celery_value] = celery[i];
     INFO(name, ": header ", key);
     CHECK(key == celery_key);
     if ((key == "eta" || key == "expires") && !value.is_void()) {

@@ -105,6 +105,32 @@ TEST_CASE("encode sets the AMQP expiration when given the time") {
   CHECK_FALSE(encode_job(job).properties.expiration);
 }
 
+TEST_CASE("optional headers with no value are left out, and the job comes back the same") {
+  Job job;
+  job.id = kId;
+  job.task = "demo.add";
+  job.queue = "default";
+  job.args = json::array({2, 3});
+  job.argsrepr = "[2,3]"; // what decoding the default reprs gives back
+  job.kwargsrepr = "{}";
+  const Message m = encode_job(job);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : m.headers) {
+    keys.push_back(k);
+    CHECK_FALSE(v.is_void());
+  }
+  CHECK(keys == std::vector<std::string>{"lang", "task", "id", "retries", "argsrepr", "kwargsrepr",
+                                         "ignore_result"});
+  CHECK(decode_job(m, "default") == job);
+  SUBCASE("a single time limit sends timelimit, the other null") {
+    job.soft_time_limit = 30s;
+    const Message limited = encode_job(job);
+    CHECK(*limited.headers.find("timelimit") ==
+          HeaderValue(HeaderArray{nullptr, std::int64_t{30}}));
+    CHECK(decode_job(limited, "default") == job);
+  }
+}
+
 TEST_CASE("void and missing optional headers decode to defaults") {
   Message m;
   m.headers = HeaderTable{{"task", "demo.add"},
