@@ -211,10 +211,15 @@ DeliveryCounts apply_changes(pqxx::work& txn, const std::string& schema,
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& [id, m] : merged)
     rows.push_back(to_row(m));
+  // Prepared once per connection and schema: the statement is long, and
+  // parsing and planning it again for every batch cost PostgreSQL more than
+  // a small batch's rows. (libpqxx registers it with the server on first
+  // use, and again on a new connection; the same definition twice is a no-op.)
+  const std::string statement = "celeriac_apply_changes." + schema;
+  txn.conn().prepare(statement, upsert_sql(txn.quote_name(schema)));
   // Replace, not throw: an error message from a task may hold invalid UTF-8.
-  const pqxx::result written =
-      txn.exec_params(upsert_sql(txn.quote_name(schema)),
-                      rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  const pqxx::result written = txn.exec_prepared(
+      statement, rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   for (const auto& row : written) {
     if (const auto id = JobId::parse(row[0].c_str())) counts[*id] = row[1].as<int>();
   }
