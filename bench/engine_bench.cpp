@@ -8,7 +8,8 @@
 // Each round runs, one after the other so that machine noise hits them alike:
 //  ceiling  bare rabbitmq-c: N persistent 300-byte messages with priorities
 //           published through a confirm window while a second connection
-//           consumes (prefetch P) and acks each;
+//           consumes (prefetch P) and acks each; then its drain: N published
+//           first, then consumed the same way;
 //  thread   one worker with a thread pool of C, results stored: N bench.noop
 //           jobs queued by the C++ client before it starts (drain, as Celery
 //           is measured), then N enqueued while it runs (end to end), then
@@ -149,10 +150,12 @@ int run(const Options& o) {
   for (int i = 1; i <= o.rounds; ++i) {
     const CeilingResult ceiling = run_broker_ceiling(o.spec, effective_prefetch(o.spec));
     fmt::print(
-        "round {}  ceiling  {:8.0f} msgs/s (bare rabbitmq-c, publish + consume, prefetch {})\n", i,
-        ceiling.rate, ceiling.prefetch);
+        "round {}  ceiling  {:8.0f} msgs/s (bare rabbitmq-c, publish + consume, prefetch {}), "
+        "drain {:.0f} msgs/s\n",
+        i, ceiling.rate, ceiling.prefetch, ceiling.drain_rate);
     std::fflush(stdout);
-    nlohmann::json round{{"ceiling_msgs_per_s", ceiling.rate}};
+    nlohmann::json round{{"ceiling_msgs_per_s", ceiling.rate},
+                         {"drain_ceiling_msgs_per_s", ceiling.drain_rate}};
     for (PoolKind pool : {PoolKind::Thread, PoolKind::Process}) {
       const EndToEndResult r = run_end_to_end(o.spec, pool);
       print_end_to_end(i, r, ceiling.rate);

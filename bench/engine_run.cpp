@@ -336,6 +336,13 @@ CeilingResult run_broker_ceiling(const EngineSpec& spec, std::uint16_t prefetch)
       throw std::runtime_error(fmt::format("the ceiling's publisher: {} of {} confirmed {}",
                                            published.confirmed, spec.jobs, published.problem));
     result.rate = static_cast<double>(consumed.acked) / seconds(consumed.finished - start);
+
+    // The drain: a backlog first, then a consumer on it.
+    const RunResult backlog = run_bare_publisher(publish);
+    if (!backlog.clean(spec.jobs))
+      throw std::runtime_error(fmt::format("the drain's publisher: {} of {} confirmed {}",
+                                           backlog.confirmed, spec.jobs, backlog.problem));
+    result.drain_rate = run_bare_consumer(spec.broker_url, queue, spec.jobs, prefetch).rate();
   } catch (...) {
     if (publisher.joinable()) publisher.join();
     delete_queue(admin, queue);

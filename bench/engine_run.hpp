@@ -27,8 +27,14 @@ struct EngineSpec {
 // confirm window of 1,000 into a priority queue, while a second connection
 // consumes them (basic.qos PREFETCH) and acks each. From the first publish to
 // the last ack.
+//
+// And its drain: the same SPEC.jobs messages published first (not timed),
+// then consumed the same way, from the first delivery to the last ack. This
+// is the most any engine can drain from a backlog on this broker, the bound
+// of the drain figures (celeriac's, and Celery's).
 struct CeilingResult {
-  double rate = 0; // messages/s
+  double rate = 0;       // messages/s, publish + consume at once
+  double drain_rate = 0; // messages/s, consume a backlog
   std::uint16_t prefetch = 0;
 };
 CeilingResult run_broker_ceiling(const EngineSpec& spec, std::uint16_t prefetch);

@@ -54,6 +54,7 @@ def main(argv):
     domain = [d for e in engine for d in e.get("domain", [])]
     celery_rounds = [r for c in celery for r in c["rounds"]]
     ceiling = [r["ceiling_msgs_per_s"] for r in rounds]
+    drain_ceiling = [r["drain_ceiling_msgs_per_s"] for r in rounds]
     pools = ("thread", "process")
     rate = {p: [r[p]["jobs_per_s"] for r in rounds] for p in pools}
     drain = {p: [r[p]["drain_jobs_per_s"] for r in rounds] for p in pools}
@@ -63,6 +64,9 @@ def main(argv):
     # Against Celery the like-for-like figure is the drain: both engines take
     # a backlog queued before the worker starts, timed from the first task.
     to_celery = {p: [a / b for a, b in zip(drain[p], celery_rate)] for p in pools}
+    # What no engine can pass on this broker: its bare drain over Celery's.
+    bound_celery = [a / b for a, b in zip(drain_ceiling, celery_rate)]
+    to_drain_ceiling = {p: [a / b for a, b in zip(drain[p], drain_ceiling)] for p in pools}
 
     e0 = engine[0]
     c0 = celery[0] if celery else {}
@@ -82,12 +86,17 @@ def main(argv):
         f"| {cell(rate['thread'])} | {cell(rate['process'])} |")
     add(f"| celeriac / ceiling | {cell(to_ceiling['thread'], '{:.2f}')} "
         f"| {cell(to_ceiling['process'], '{:.2f}')} |")
+    add(f"| broker drain: bare rabbitmq-c consume of a backlog, msgs/s | {cell(drain_ceiling)} | |")
     add(f"| celeriac drain (backlog queued first, first start → last SUCCESS), jobs/s "
         f"| {cell(drain['thread'])} | {cell(drain['process'])} |")
+    add(f"| celeriac drain / broker drain | {cell(to_drain_ceiling['thread'], '{:.2f}')} "
+        f"| {cell(to_drain_ceiling['process'], '{:.2f}')} |")
     add(f"| Celery {c0.get('celery_version', '')} prefork drain (acks_late, results ignored), "
         f"jobs/s | | {cell(celery_rate)} |")
     add(f"| celeriac drain / Celery drain | {cell(to_celery['thread'], '{:.1f}')} "
         f"| {cell(to_celery['process'], '{:.1f}')} |")
+    add(f"| broker drain / Celery drain: the most any engine can reach here | "
+        f"{cell(bound_celery, '{:.1f}')} | |")
     for key, name in (("enqueue_to_start", "enqueue → start"), ("enqueue_to_done", "enqueue → done")):
         for q in ("p50", "p95", "p99"):
             add(f"| {name} {q} at 50% load, ms "
@@ -120,15 +129,20 @@ def main(argv):
             f"{'met' if r_ceiling >= CEILING_TARGET else 'NOT met'}), "
             f"{r_celery:.1f}x Celery (target {CELERY_TARGET:g}x: "
             f"{'met' if r_celery >= CELERY_TARGET else 'NOT met'})")
+    add(f"(the broker's own drain is {med(bound_celery):.1f}x Celery's on this run: "
+        f"no engine on this broker can drain faster than that)")
     print("\n".join(lines))
 
     result = {"machine": machine, "engine": engine, "celery": celery,
               "summary": {"ceiling_msgs_per_s": med(ceiling),
+                          "drain_ceiling_msgs_per_s": med(drain_ceiling),
+                          "drain_ceiling_to_celery": med(bound_celery),
                           "celery_jobs_per_s": med(celery_rate),
                           **{f"{p}_jobs_per_s": med(rate[p]) for p in pools},
                           **{f"{p}_drain_jobs_per_s": med(drain[p]) for p in pools},
                           **{f"{p}_to_ceiling": med(to_ceiling[p]) for p in pools},
                           **{f"{p}_to_celery": med(to_celery[p]) for p in pools},
+                          **{f"{p}_to_drain_ceiling": med(to_drain_ceiling[p]) for p in pools},
                           "domain": domain},
               "table": lines}
     with open(out, "w") as f:
