@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "celeriac/broker/amqp_message.hpp"
 #include "celeriac/broker/delay_routing.hpp"
@@ -58,14 +59,30 @@ void Broker::start() {
   stopped_ = false;
   try {
     if (!connect()) throw InfrastructureError("the broker connection was lost while starting");
+  } catch (const InfrastructureError& e) {
+    if (!options_.retry_start) {
+      fail_start(e);
+      throw;
+    }
+    // Waits for the broker as it would after losing it: publishes and
+    // subscriptions wait, and the first connect sets the policies.
+    spdlog::warn("broker: cannot connect to {} ({}); retrying until it answers",
+                 connection_->url().redacted(), e.what());
+    policies_pending_ = true;
+    schedule_reconnect();
+    return;
   } catch (const std::exception& e) {
-    // A failed start leaves the broker stopped: publishes fail instead of waiting.
-    stopped_ = true;
-    uv_timer_stop(retry_timer_);
-    publisher_->stop(fmt::format("broker start failed: {}", e.what()));
+    fail_start(e);
     throw;
   }
   apply_dead_letter_policies();
+}
+
+// A failed start leaves the broker stopped: publishes fail instead of waiting.
+void Broker::fail_start(const std::exception& e) {
+  stopped_ = true;
+  uv_timer_stop(retry_timer_);
+  publisher_->stop(fmt::format("broker start failed: {}", e.what()));
 }
 
 void Broker::apply_dead_letter_policies() {
@@ -142,6 +159,12 @@ void Broker::schedule_reconnect() {
         auto* self = static_cast<Broker*>(timer->data);
         try {
           if (!self->connect()) return; // lost again on the way: on_lost rescheduled
+          // The first connect of a retried start(): what start() would have done.
+          if (std::exchange(self->policies_pending_, false)) {
+            spdlog::info("broker: connected to {}", self->connection_->url().redacted());
+            self->apply_dead_letter_policies();
+            return;
+          }
           ++self->reconnects_;
           spdlog::info("broker: reconnected to {}", self->connection_->url().redacted());
         } catch (const std::exception& e) { // a libuv callback: nothing may escape

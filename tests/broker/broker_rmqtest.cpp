@@ -227,6 +227,34 @@ TEST_CASE("consume() before start() records the subscription; start() makes it")
   CHECK(test::close_loop(&loop) == 0);
 }
 
+TEST_CASE("with retry_start, a start() that cannot connect returns, and publishes wait for it") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    BrokerOptions options;
+    options.connection.url = "amqp://guest:guest@127.0.0.1:1/%2f"; // nothing listens there
+    options.connection.timeout = 1s;
+    options.reconnect_min = 20ms;
+    options.reconnect_max = 50ms;
+    options.retry_start = true;
+    Broker broker(&loop, options);
+    CHECK_NOTHROW(broker.start());
+    CHECK_FALSE(broker.connected());
+    std::optional<PublishResult> held;
+    broker.publish(test::test_job("q", 0, 1), [&](const PublishResult& r) { held = r; });
+    // Several reconnect attempts go by; the publish neither fails nor goes anywhere.
+    test::run_until(
+        &loop, [] { return false; }, 300ms);
+    CHECK_FALSE(held.has_value());
+    CHECK_FALSE(broker.connected());
+    broker.stop();
+    REQUIRE(test::run_until(
+        &loop, [&] { return held.has_value(); }, 5s));
+    CHECK(held->status == PublishStatus::Failed);
+  }
+  CHECK(test::close_loop(&loop) == 0);
+}
+
 TEST_CASE("a failed start() leaves the broker stopped: publishes fail, none wait forever") {
   uv_loop_t loop;
   uv_loop_init(&loop);

@@ -456,6 +456,9 @@ class Worker::Runtime {
 Worker::Worker(WorkerOptions options, const TaskRegistry& registry)
     : options_(std::move(options)), registry_(registry) {
   if (options_.name.empty()) options_.name = default_worker_name();
+  // A worker started before its broker waits for it, logging why, as it does
+  // when it loses the connection later (a command such as enqueue fails instead).
+  options_.broker.retry_start = true;
   if (options_.concurrency == 0) options_.concurrency = 1;
 }
 

@@ -8,8 +8,10 @@
 // retries on its own (consumer.hpp) and subscriptions() reports it.
 //
 // Threading: the loop's thread only. Start/stop: start() connects once and
-// throws InfrastructureError if it cannot; stop() is safe twice and before
-// start(), and fails outstanding publishes with "broker stopped".
+// throws InfrastructureError if it cannot (unless retry_start: then it logs
+// why and keeps reconnecting on the reconnect backoff, as after a lost
+// connection); stop() is safe twice and before start(), and fails
+// outstanding publishes with "broker stopped".
 // With a management URL, start() also sets each job queue's dead-letter
 // policy over HTTP (blocking, once): call it before the loop carries work. If
 // the management API cannot be reached, that is logged as an error and start
@@ -41,6 +43,11 @@ struct BrokerOptions {
   CodecLimits limits;
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{30'000};
+  // When start() cannot connect: false throws (a command that reports and
+  // exits); true returns and reconnects in the background, publishes and
+  // subscriptions waiting for the connection (a daemon started before its
+  // broker, as Celery's broker_connection_retry_on_startup).
+  bool retry_start = false;
   // A queue the broker refuses to let us consume is retried on this backoff
   // (doubling, equal jitter) while the connection and the other queues work.
   std::chrono::milliseconds subscribe_retry_min{1000};
@@ -103,6 +110,7 @@ class Broker final : public JobBroker {
 
  private:
   bool connect();
+  void fail_start(const std::exception& e);
   void apply_dead_letter_policies();
   void on_lost(const std::string& reason);
   void schedule_reconnect();
@@ -116,6 +124,7 @@ class Broker final : public JobBroker {
   bool consuming_ = false;
   std::optional<PrivateQueue> private_queue_;
   bool stopped_ = true;
+  bool policies_pending_ = false;                      // a retried start sets them once connected
   uv_timer_t* retry_timer_ = nullptr;                  // freed in its close callback
   int attempt_ = 0;                                    // reconnects since a lasting connection
   std::chrono::steady_clock::time_point connected_at_; // when the current connection opened
