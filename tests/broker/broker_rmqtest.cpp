@@ -227,13 +227,23 @@ TEST_CASE("consume() before start() records the subscription; start() makes it")
   CHECK(test::close_loop(&loop) == 0);
 }
 
+namespace {
+
+// A broker where nothing listens.
+BrokerOptions unreachable() {
+  BrokerOptions options;
+  options.connection.url = "amqp://guest:guest@127.0.0.1:1/%2f";
+  options.connection.timeout = 1s;
+  return options;
+}
+
+} // namespace
+
 TEST_CASE("with retry_start, a start() that cannot connect returns, and publishes wait for it") {
   uv_loop_t loop;
   uv_loop_init(&loop);
   {
-    BrokerOptions options;
-    options.connection.url = "amqp://guest:guest@127.0.0.1:1/%2f"; // nothing listens there
-    options.connection.timeout = 1s;
+    BrokerOptions options = unreachable();
     options.reconnect_min = 20ms;
     options.reconnect_max = 50ms;
     options.retry_start = true;
@@ -259,10 +269,7 @@ TEST_CASE("a failed start() leaves the broker stopped: publishes fail, none wait
   uv_loop_t loop;
   uv_loop_init(&loop);
   {
-    BrokerOptions options;
-    options.connection.url = "amqp://guest:guest@127.0.0.1:1/%2f"; // nothing listens there
-    options.connection.timeout = 1s;
-    Broker broker(&loop, options);
+    Broker broker(&loop, unreachable());
     std::optional<PublishResult> queued_before;
     broker.publish(test::test_job("q", 0, 1), [&](const PublishResult& r) { queued_before = r; });
     CHECK_THROWS_AS(broker.start(), InfrastructureError);
