@@ -59,6 +59,11 @@ void Broker::start() {
   stopped_ = false;
   try {
     if (!connect()) throw InfrastructureError("the broker connection was lost while starting");
+  } catch (const ChannelError& e) {
+    // The broker answered and refused our topology (a queue declared with
+    // other arguments): configuration, which waiting does not mend.
+    fail_start(e);
+    throw;
   } catch (const InfrastructureError& e) {
     if (!options_.retry_start) {
       fail_start(e);

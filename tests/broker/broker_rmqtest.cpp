@@ -265,6 +265,23 @@ TEST_CASE("with retry_start, a start() that cannot connect returns, and publishe
   CHECK(test::close_loop(&loop) == 0);
 }
 
+TEST_CASE("with retry_start, a topology the broker refuses still fails start()") {
+  const std::string name = test::unique_name("celeriac.test.retry_start.");
+  test::BrokerFixture f({QueueSpec{name, false, 9}});
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    BrokerOptions options;
+    options.connection.url = test::required_env("CELERIAC_BROKER_URL");
+    options.topology.queues = {QueueSpec{name, false, 5}}; // declared with 9 above
+    options.retry_start = true;
+    Broker broker(&loop, options);
+    CHECK_THROWS_AS(broker.start(), ChannelError);
+    CHECK_FALSE(broker.connected());
+  }
+  CHECK(test::close_loop(&loop) == 0);
+}
+
 TEST_CASE("a failed start() leaves the broker stopped: publishes fail, none wait forever") {
   uv_loop_t loop;
   uv_loop_init(&loop);

@@ -10,7 +10,8 @@
 // Threading: the loop's thread only. Start/stop: start() connects once and
 // throws InfrastructureError if it cannot (unless retry_start: then it logs
 // why and keeps reconnecting on the reconnect backoff, as after a lost
-// connection); stop() is safe twice and before start(), and fails
+// connection; a ChannelError, the broker refusing the topology, still
+// throws); stop() is safe twice and before start(), and fails
 // outstanding publishes with "broker stopped".
 // With a management URL, start() also sets each job queue's dead-letter
 // policy over HTTP (blocking, once): call it before the loop carries work. If
