@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <map>
+#include <mutex>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -176,6 +177,17 @@ std::string upsert_sql(const std::string& q) {
          set + " returning id, deliveries";
 }
 
+// The statement's text, built once per schema: every batch names it, but a
+// connection sends it to the server only the first time it runs it.
+const std::string& upsert_text(const std::string& quoted_schema) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> texts; // never erased: references stay valid
+  std::lock_guard lock(mutex);
+  const auto [it, added] = texts.try_emplace(quoted_schema);
+  if (added) it->second = upsert_sql(quoted_schema);
+  return it->second;
+}
+
 } // namespace
 
 JobChange job_change(const JobId& id, JobState state, Timestamp at, int retries) {
@@ -216,7 +228,7 @@ DeliveryCounts apply_changes(pqxx::work& txn, const std::string& schema,
   // a small batch's rows. (libpqxx registers it with the server on first
   // use, and again on a new connection; the same definition twice is a no-op.)
   const std::string statement = "celeriac_apply_changes." + schema;
-  txn.conn().prepare(statement, upsert_sql(txn.quote_name(schema)));
+  txn.conn().prepare(statement, upsert_text(txn.quote_name(schema)));
   // Replace, not throw: an error message from a task may hold invalid UTF-8.
   const pqxx::result written = txn.exec_prepared(
       statement, rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
