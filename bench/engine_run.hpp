@@ -29,9 +29,9 @@ struct EngineSpec {
 // the last ack.
 //
 // And its drain: the same SPEC.jobs messages published first (not timed),
-// then consumed the same way, from the first delivery to the last ack. This
-// is the most any engine can drain from a backlog on this broker, the bound
-// of the drain figures (celeriac's, and Celery's).
+// then consumed the same way, from the first delivery to the last ack: what
+// a consumer that only acks (each message) drains from a backlog on this
+// broker, the practical bound of the drain figures (celeriac's and Celery's).
 struct CeilingResult {
   double rate = 0;       // messages/s, publish + consume at once
   double drain_rate = 0; // messages/s, consume a backlog
