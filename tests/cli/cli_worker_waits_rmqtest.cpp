@@ -21,23 +21,28 @@ using celeriac::test::run_celeriac;
 
 namespace {
 
+// A socket listening on, or connected to, 127.0.0.1:PORT; -1 when that failed.
+// (No REQUIRE here: the forwarder's own thread calls it, and doctest's
+// assertions belong to the test's thread.)
 int loopback_socket(int port, bool listening) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
+  if (fd < 0) return -1;
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = htons(static_cast<std::uint16_t>(port));
   auto* raw = reinterpret_cast<sockaddr*>(&address);
+  bool ok = false;
   if (listening) {
     const int on = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    REQUIRE(::bind(fd, raw, sizeof address) == 0);
-    REQUIRE(::listen(fd, 16) == 0);
+    ok = ::bind(fd, raw, sizeof address) == 0 && ::listen(fd, 16) == 0;
   } else {
-    REQUIRE(::connect(fd, raw, sizeof address) == 0);
+    ok = ::connect(fd, raw, sizeof address) == 0;
   }
-  return fd;
+  if (ok) return fd;
+  ::close(fd);
+  return -1;
 }
 
 // Forwards 127.0.0.1:port() to 127.0.0.1:TARGET once open() was called;
@@ -66,6 +71,7 @@ class Forwarder {
 
   void open() {
     const int listener = loopback_socket(port_, true);
+    REQUIRE_MESSAGE(listener >= 0, "cannot listen on 127.0.0.1:" << port_);
     thread_ = std::thread([this, listener] { serve(listener); });
   }
 
@@ -82,8 +88,12 @@ class Forwarder {
         const int client = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (client >= 0) {
           const int upstream = loopback_socket(target_, false);
-          pairs.emplace_back(client, upstream);
-          pairs.emplace_back(upstream, client);
+          if (upstream < 0) {
+            ::close(client); // the worker sees a lost connection and retries
+          } else {
+            pairs.emplace_back(client, upstream);
+            pairs.emplace_back(upstream, client);
+          }
         }
       }
       for (std::size_t i = 1; i < polled.size(); ++i) {
