@@ -113,6 +113,35 @@ TEST_CASE("a job's life, one change per batch, keeps every step") {
   CHECK(s.scalar<std::string>("select args::text from " + s.table("jobs")) == R"([1, "two"])");
 }
 
+TEST_CASE("text that needs escaping is stored as given, invalid UTF-8 replaced") {
+  ScratchSchema s;
+  Job job = test_job("reports.\"quoted\" \\ task");
+  job.queue = "tab\there";
+  job.group = "group\nline";
+  job.args = {"caf\u00e9 \xF0\x9F\x93\x8A", "\x01"};
+  job.kwargs = {{"k\"ey", "a\\b"}};
+  JobChange received = change(job, JobState::Received, 1);
+  received.worker = "host \"b\":2";
+  JobChange failed = change(job, JobState::Failure, 2);
+  failed.error = JobError{"ValueError", "bad byte \xFF in \"row\"\n", "line 1\n\tline 2"};
+  apply(s, {received, failed});
+  pqxx::work tx{s.conn};
+  const auto r = tx.exec_params1(
+      "select task, queue, group_id, worker, args, kwargs, error_type,"
+      " error_message, error_stack from " +
+          s.table("jobs") + " where id = $1",
+      job.id.str());
+  CHECK(r[0].as<std::string>() == job.task);
+  CHECK(r[1].as<std::string>() == "tab\there");
+  CHECK(r[2].as<std::string>() == "group\nline");
+  CHECK(r[3].as<std::string>() == "host \"b\":2");
+  CHECK(nlohmann::json::parse(r[4].as<std::string>()) == job.args);
+  CHECK(nlohmann::json::parse(r[5].as<std::string>()) == job.kwargs);
+  CHECK(r[6].as<std::string>() == "ValueError");
+  CHECK(r[7].as<std::string>() == "bad byte \xEF\xBF\xBD in \"row\"\n"); // U+FFFD
+  CHECK(r[8].as<std::string>() == "line 1\n\tline 2");
+}
+
 TEST_CASE("stale changes never move a finished job back") {
   ScratchSchema s;
   const Job job = test_job();
