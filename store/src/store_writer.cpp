@@ -158,10 +158,12 @@ class StoreWriter::Impl {
   }
 
   void write_until_done(detail::BatchWriter& writer, std::vector<Item>& batch) {
+    // Moved, not copied: a RECEIVED change carries the whole job. The items
+    // keep their callbacks; the changes stay here until they are written.
     std::vector<JobChange> changes;
     changes.reserve(batch.size());
-    for (const Item& item : batch)
-      changes.push_back(item.change);
+    for (Item& item : batch)
+      changes.push_back(std::move(item.change));
     auto delay = options_.reconnect_min;
     for (;;) {
       if (!writer.connected() && past_close_deadline()) {
@@ -170,7 +172,7 @@ class StoreWriter::Impl {
       }
       try {
         if (!writer.connected()) connect(writer);
-        complete(batch, writer.write(changes));
+        complete(batch, changes, writer.write(changes));
         return;
       } catch (const detail::ConnectionLost& e) {
         note_lost(e.what(), delay);
@@ -217,7 +219,8 @@ class StoreWriter::Impl {
     return !(closing_ && Clock::now() >= close_deadline_);
   }
 
-  void complete(std::vector<Item>& batch, const detail::BatchWriter::Written& written) {
+  void complete(std::vector<Item>& batch, const std::vector<JobChange>& changes,
+                const detail::BatchWriter::Written& written) {
     std::lock_guard lock(mutex_);
     ++stats_.batches;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -225,8 +228,8 @@ class StoreWriter::Impl {
       const bool committed = reason.empty();
       ++(committed ? stats_.committed : stats_.refused);
       if (!committed)
-        spdlog::error("store: job {} change refused: {}", batch[i].change.id.str(), reason);
-      const auto count = written.deliveries.find(batch[i].change.id);
+        spdlog::error("store: job {} change refused: {}", changes[i].id.str(), reason);
+      const auto count = written.deliveries.find(changes[i].id);
       post_done_locked(
           std::move(batch[i].done),
           WriteOutcome{committed, reason, count == written.deliveries.end() ? 0 : count->second});

@@ -251,6 +251,37 @@ TEST_CASE("a terminal change notifies once, when its batch commits") {
   CHECK(receiver.payloads == std::vector<std::string>{job.id.str(), marker.id.str()});
 }
 
+TEST_CASE("a job finished by an update notifies once, and so does each job of a batch") {
+  ScratchSchema s;
+  const Job updated = test_job(), other = test_job(), inserted = test_job();
+  pqxx::connection listener{celeriac::test::database_url()};
+  struct Receiver : pqxx::notification_receiver {
+    using pqxx::notification_receiver::notification_receiver;
+    std::vector<std::string> payloads;
+    void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
+  } receiver{listener, s.name + "_job_done"};
+  apply(s, {change(updated, JobState::Received, 1), change(other, JobState::Received, 1)});
+  apply(s, {change(updated, JobState::Started, 2), change(other, JobState::Started, 2)}); // none
+  // One statement: an update to SUCCESS, an update that stays STARTED, an insert.
+  apply(s, {change(updated, JobState::Success, 3), change(other, JobState::Started, 2),
+            change(inserted, JobState::Failure, 3)});
+  apply(s, {change(updated, JobState::Success, 4)}); // stale: no second notification
+  const Job marker = test_job();
+  apply(s, {change(marker, JobState::Revoked, 5)});
+  REQUIRE(celeriac::test::eventually(
+      [&] {
+        listener.get_notifs();
+        return receiver.payloads.size() >= 3;
+      },
+      std::chrono::seconds(5)));
+  std::vector<std::string> first_batch(receiver.payloads.begin(), receiver.payloads.end() - 1);
+  std::sort(first_batch.begin(), first_batch.end());
+  std::vector<std::string> expected{updated.id.str(), inserted.id.str()};
+  std::sort(expected.begin(), expected.end());
+  CHECK(first_batch == expected);
+  CHECK(receiver.payloads.back() == marker.id.str());
+}
+
 } // namespace
 
 TEST_CASE("apply_changes returns each job's deliveries after the batch") {

@@ -1,6 +1,7 @@
 // Migrations against the private PostgreSQL: from empty and from each older
 // version, rerun, concurrent migrators, a schema newer than the binary, bad
-// schema names, and the constraints and trigger of version 1. Each test works
+// schema names, the constraints and trigger of version 1, and version 3's
+// partial unique index over rows of version 2. Each test works
 // in its own schema, dropped at the end.
 #include "celeriac/store/migrations.hpp"
 
@@ -271,4 +272,31 @@ TEST_CASE("a job reaching a terminal state notifies once, after commit") {
       },
       std::chrono::seconds(5)));
   CHECK(listener.payloads == std::vector<std::string>{first, second});
+}
+
+TEST_CASE("version 3 keeps unique_key unique and the rows of version 2 as they were") {
+  ScratchSchema s;
+  migrate(s.conn, s.name, 2);
+  const std::string jobs = s.table("jobs");
+  auto run = [&s](const std::string& sql) {
+    pqxx::work tx{s.conn};
+    tx.exec0(sql);
+    tx.commit();
+  };
+  run("insert into " + jobs +
+      " (id, state, unique_key) values ('00000000-0000-4000-8000-000000000001', 'SUCCESS',"
+      " 'sync-42'), ('00000000-0000-4000-8000-000000000002', 'STARTED', null)");
+  migrate(s.conn, s.name);
+  CHECK(s.count("select count(*) from " + jobs) == 2);
+  // Many rows without a key, as before; a second row with a taken key is refused.
+  run("insert into " + jobs + " (id, state) values ('00000000-0000-4000-8000-000000000003', " +
+      "'PENDING')");
+  CHECK_THROWS_AS(run("insert into " + jobs +
+                      " (id, state, unique_key) values ('00000000-0000-4000-8000-000000000004',"
+                      " 'PENDING', 'sync-42')"),
+                  pqxx::unique_violation);
+  CHECK(s.count("select count(*) from " + jobs + " where unique_key is null") == 2);
+  // A lookup by key still has its index.
+  CHECK(s.count("select count(*) from pg_indexes where schemaname = " + s.conn.quote(s.name) +
+                " and indexname = 'jobs_unique_key_key' and indexdef like '%WHERE%'") == 1);
 }

@@ -279,7 +279,7 @@ void JobPath::fail_lost(broker::Delivery&& delivery, int redeliveries) {
 
 void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefinition& definition,
                      const TaskOutcome& outcome, double seconds) {
-  const Job job = *delivery->job;
+  const Job& job = *delivery->job; // valid until the delivery moves into its Settlement
   if (revoked_.contains(job.id)) { // revoked while it ran (terminate kills it): no retry
     if (options_.on_finished)
       options_.on_finished(job, JobFinished{JobState::Revoked, seconds, nullptr, "revoked"});
@@ -305,9 +305,9 @@ void JobPath::finish(std::shared_ptr<broker::Delivery> delivery, const TaskDefin
   recorder_.record(std::move(recorded), settlement->on_record(settlement));
   if (plan.retry_delay) {
     ++counters_.retried;
-    spdlog::debug("worker: job {} retries in {} ms", job.id.str(),
+    Job next = *settlement->delivery().job;
+    spdlog::debug("worker: job {} retries in {} ms", next.id.str(),
                   std::chrono::duration_cast<std::chrono::milliseconds>(*plan.retry_delay).count());
-    Job next = job;
     next.retries += 1;
     next.sent_at = options_.clock();
     next.eta = *next.sent_at + *plan.retry_delay;
