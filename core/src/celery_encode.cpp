@@ -56,8 +56,12 @@ void set_present(HeaderTable& h, std::string key, HeaderValue value) {
   if (!value.is_void()) h.set(std::move(key), std::move(value));
 }
 
+// Celery's own headers, the most a job can carry (and the table's reserve).
+constexpr std::size_t kCeleryHeaders = 17;
+
 HeaderTable celery_headers(const Job& job, const std::string& args, const std::string& kwargs) {
   HeaderTable h;
+  h.reserve(kCeleryHeaders + job.extra_headers.size());
   h.set("lang", "py"); // what Celery workers and monitors expect to see
   h.set("task", job.task);
   h.set("id", job.id.str());

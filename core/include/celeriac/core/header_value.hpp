@@ -31,6 +31,7 @@ class HeaderTable {
   // Sets KEY, replacing an existing entry in place or appending a new one.
   void set(std::string key, HeaderValue value);
   bool erase(std::string_view key);
+  void reserve(std::size_t entries) { entries_.reserve(entries); }
 
   // Defined below HeaderValue, which must be complete first.
   const std::vector<Entry>& entries() const;
