@@ -62,6 +62,10 @@ void merge(Merged& m, const JobChange& c) {
   auto later = [](std::optional<Timestamp>& slot, Timestamp at) {
     if (!slot || at > *slot) slot = at;
   };
+  if (c.received_at && c.state != JobState::Received) {
+    ++m.deliveries;
+    later(m.received_at, *c.received_at);
+  }
   switch (c.state) {
     case JobState::Pending:
       if (!m.enqueued_at || c.at < *m.enqueued_at) m.enqueued_at = c.at;

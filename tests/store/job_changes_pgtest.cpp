@@ -142,6 +142,27 @@ TEST_CASE("text that needs escaping is stored as given, invalid UTF-8 replaced")
   CHECK(r[8].as<std::string>() == "line 1\n\tline 2");
 }
 
+TEST_CASE("a STARTED change that carries its delivery counts as RECEIVED too") {
+  ScratchSchema s;
+  const Job job = test_job();
+  JobChange started = change(job, JobState::Started, 2);
+  started.job = job;
+  started.worker = "host-a:1";
+  started.received_at = at(1);
+  apply(s, {started});
+  Row r = row(s, job.id);
+  CHECK(r.state == "STARTED");
+  CHECK(r.deliveries == 1);
+  CHECK(r.task == "reports.build");
+  CHECK((r.has_received && r.has_started));
+  CHECK(s.scalar<std::string>("select (received_at < started_at)::text from " + s.table("jobs")) ==
+        "true");
+  apply(s, {started, change(job, JobState::Success, 3)}); // a redelivery, then done
+  r = row(s, job.id);
+  CHECK(r.state == "SUCCESS");
+  CHECK(r.deliveries == 2);
+}
+
 TEST_CASE("stale changes never move a finished job back") {
   ScratchSchema s;
   const Job job = test_job();

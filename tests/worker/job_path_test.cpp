@@ -27,7 +27,7 @@ struct TestRecorder : StateRecorder {
   std::deque<std::function<void()>> waiting;
   std::map<JobId, int> received; // what the store's deliveries column would count
   void record(store::JobChange change, store::WriteCallback done) override {
-    if (change.state == JobState::Received) ++received[change.id];
+    if (change.state == JobState::Received || change.received_at) ++received[change.id];
     const int deliveries = received[change.id];
     changes.push_back(std::move(change));
     if (!done) return;
@@ -144,14 +144,14 @@ struct PathFixture {
 
 } // namespace
 
-TEST_CASE("a job that succeeds is received, started, recorded SUCCESS, then acked") {
+TEST_CASE("a job that succeeds is received and started (one change), recorded SUCCESS, acked") {
   PathFixture f;
   f.publish(f.enqueue("demo.add", {2, 3}));
   f.settle();
-  CHECK(f.recorder.states() ==
-        std::vector<JobState>{JobState::Received, JobState::Started, JobState::Success});
+  CHECK(f.recorder.states() == std::vector<JobState>{JobState::Started, JobState::Success});
   CHECK(f.recorder.changes.back().result == nlohmann::json(5));
-  CHECK(f.recorder.changes.front().job.has_value()); // RECEIVED carries the description
+  CHECK(f.recorder.changes.front().job.has_value());         // it carries the description
+  CHECK(f.recorder.changes.front().received_at.has_value()); // and counts as the delivery
   CHECK(f.recorder.changes.back().worker == "test-host:1");
   CHECK(f.broker.unacked("default") == 0);
   CHECK(f.broker.depth("default") == 0);
@@ -348,7 +348,7 @@ TEST_CASE("a rate-limit wait of a second or more goes back to the delay levels, 
   f.broker.advance(10s);
   f.settle();
   CHECK(f.path->counters().succeeded == 2);
-  CHECK(f.recorder.states().size() == 6); // RECEIVED, STARTED, SUCCESS each: never counted twice
+  CHECK(f.recorder.states().size() == 4); // STARTED (received), SUCCESS each: never twice
 }
 
 TEST_CASE("once stopping, held and new deliveries go back to their queue unstarted") {
@@ -364,7 +364,7 @@ TEST_CASE("once stopping, held and new deliveries go back to their queue unstart
   CHECK(f.path->counters().requeued == 1);
   CHECK(f.broker.unacked("default") == 0);
   CHECK(f.broker.depth("default") == 1);  // (the worker cancels its consumers: no redelivery loop)
-  CHECK(f.recorder.states().size() == 3); // RECEIVED, STARTED, SUCCESS of the first only
+  CHECK(f.recorder.states().size() == 2); // STARTED (received), SUCCESS of the first only
 }
 
 TEST_CASE(

@@ -211,10 +211,7 @@ void JobPath::dispatch(std::shared_ptr<broker::Delivery> held, const TaskDefinit
   ++counters_.running;
   store::JobChange received =
       store::received_change(*held->job, options_.clock(), options_.worker_name);
-  if (!held->redelivered) {
-    recorder_.record(std::move(received), {});
-    return begin(std::move(held), definition);
-  }
+  if (!held->redelivered) return begin(std::move(held), definition, std::move(received));
   // A redelivery: its worker may have died under it. Count before running.
   recorder_.record(std::move(received), [this, held, &definition](const store::WriteOutcome& o) {
     const int redeliveries = o.deliveries - held->job->retries - 1;
@@ -232,8 +229,14 @@ void JobPath::dispatch(std::shared_ptr<broker::Delivery> held, const TaskDefinit
   });
 }
 
-void JobPath::begin(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
-  recorder_.record(change(*held->job, JobState::Started), {});
+void JobPath::begin(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition,
+                    std::optional<store::JobChange> received) {
+  store::JobChange step = change(*held->job, JobState::Started);
+  if (received) { // one change instead of two
+    step.job = std::move(received->job);
+    step.received_at = received->at;
+  }
+  recorder_.record(std::move(step), {});
   if (options_.on_started) options_.on_started(*held->job);
   const auto started = std::chrono::steady_clock::now();
   runner_.run(*held->job, definition, [this, held, &definition, started](TaskOutcome outcome) {

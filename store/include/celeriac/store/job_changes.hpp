@@ -52,6 +52,9 @@ struct JobChange {
   std::optional<std::string> worker;    // "hostname:pid" of the worker that took it
   std::optional<nlohmann::json> result; // SUCCESS: the task's return value
   std::optional<JobError> error;        // FAILURE, RETRY, REVOKED: why
+  // A change past RECEIVED that records the delivery too (a worker starting a
+  // job it just took): counted as a RECEIVED change at this time would be.
+  std::optional<Timestamp> received_at;
 
   bool operator==(const JobChange&) const = default;
 };
