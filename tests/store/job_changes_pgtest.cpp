@@ -248,27 +248,34 @@ TEST_CASE("many jobs whose changes arrive shuffled across batches end in their l
   CHECK(s.scalar<long>("select count(*) from " + s.table("jobs")) == kJobs);
 }
 
+// Collects the store's job-done notifications on its own connection.
+struct DoneReceiver : pqxx::notification_receiver {
+  using pqxx::notification_receiver::notification_receiver;
+  std::vector<std::string> payloads;
+  void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
+  // True once COUNT notifications arrived (within 5 s).
+  bool wait_for(std::size_t count) {
+    return celeriac::test::eventually(
+        [&] {
+          conn().get_notifs();
+          return payloads.size() >= count;
+        },
+        std::chrono::seconds(5));
+  }
+};
+
 TEST_CASE("a terminal change notifies once, when its batch commits") {
   ScratchSchema s;
   const Job job = test_job();
   pqxx::connection listener{celeriac::test::database_url()};
-  struct Receiver : pqxx::notification_receiver {
-    using pqxx::notification_receiver::notification_receiver;
-    std::vector<std::string> payloads;
-    void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
-  } receiver{listener, s.name + "_job_done"};
+  DoneReceiver receiver{listener, s.name + "_job_done"};
   apply(s, {change(job, JobState::Received, 1), change(job, JobState::Success, 3)});
   apply(s, {change(job, JobState::Failure, 4)}); // stale: no second notification
   // Notifications arrive in commit order: once the marker's is in, any from
   // the stale change would be too.
   const Job marker = test_job();
   apply(s, {change(marker, JobState::Revoked, 5)});
-  REQUIRE(celeriac::test::eventually(
-      [&] {
-        listener.get_notifs();
-        return receiver.payloads.size() >= 2;
-      },
-      std::chrono::seconds(5)));
+  REQUIRE(receiver.wait_for(2));
   CHECK(receiver.payloads == std::vector<std::string>{job.id.str(), marker.id.str()});
 }
 
@@ -276,11 +283,7 @@ TEST_CASE("a job finished by an update notifies once, and so does each job of a 
   ScratchSchema s;
   const Job updated = test_job(), other = test_job(), inserted = test_job();
   pqxx::connection listener{celeriac::test::database_url()};
-  struct Receiver : pqxx::notification_receiver {
-    using pqxx::notification_receiver::notification_receiver;
-    std::vector<std::string> payloads;
-    void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
-  } receiver{listener, s.name + "_job_done"};
+  DoneReceiver receiver{listener, s.name + "_job_done"};
   apply(s, {change(updated, JobState::Received, 1), change(other, JobState::Received, 1)});
   apply(s, {change(updated, JobState::Started, 2), change(other, JobState::Started, 2)}); // none
   // One statement: an update to SUCCESS, an update that stays STARTED, an insert.
@@ -289,12 +292,7 @@ TEST_CASE("a job finished by an update notifies once, and so does each job of a 
   apply(s, {change(updated, JobState::Success, 4)}); // stale: no second notification
   const Job marker = test_job();
   apply(s, {change(marker, JobState::Revoked, 5)});
-  REQUIRE(celeriac::test::eventually(
-      [&] {
-        listener.get_notifs();
-        return receiver.payloads.size() >= 3;
-      },
-      std::chrono::seconds(5)));
+  REQUIRE(receiver.wait_for(3));
   std::vector<std::string> first_batch(receiver.payloads.begin(), receiver.payloads.end() - 1);
   std::sort(first_batch.begin(), first_batch.end());
   std::vector<std::string> expected{updated.id.str(), inserted.id.str()};
