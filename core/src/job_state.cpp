@@ -36,14 +36,16 @@ bool is_terminal(JobState state) {
 bool is_legal_transition(JobState from, JobState to) {
   using enum JobState;
   switch (from) {
+    // Pending and Retry may go straight to Started: a worker records a first
+    // delivery's RECEIVED and STARTED as one change (docs/state_machine.md).
     case Pending:
-      return to == Received || to == Revoked || to == Failure;
+      return to == Received || to == Started || to == Revoked || to == Failure;
     case Received:
       return to == Started || to == Revoked || to == Failure;
     case Started:
       return to == Success || to == Failure || to == Retry || to == Revoked || to == Received;
     case Retry:
-      return to == Received || to == Revoked || to == Failure;
+      return to == Received || to == Started || to == Revoked || to == Failure;
     case Success:
     case Failure:
     case Revoked:

@@ -48,6 +48,8 @@ TEST_CASE("job states: names and the legal transitions of DESIGN.md") {
   CHECK(celeriac::is_legal_transition(Started, Success));
   CHECK(celeriac::is_legal_transition(Started, Retry));
   CHECK(celeriac::is_legal_transition(Retry, Received));
+  CHECK(celeriac::is_legal_transition(Pending, Started)); // received and started in one change
+  CHECK(celeriac::is_legal_transition(Retry, Started));
   CHECK(celeriac::is_legal_transition(Started, Received)); // redelivered after a worker died
   CHECK(celeriac::is_legal_transition(Received, Revoked));
   CHECK_FALSE(celeriac::is_legal_transition(Pending, Success));

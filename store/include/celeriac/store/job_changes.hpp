@@ -9,7 +9,8 @@
 // its state back. So a stale RECEIVED or STARTED never overwrites SUCCESS,
 // FAILURE or REVOKED, batches may arrive in any order, and applying a batch
 // twice (a commit whose acknowledgement was lost) leaves the same record,
-// except that `deliveries` counts the RECEIVED changes it was given.
+// except that `deliveries` counts the deliveries it was given (RECEIVED
+// changes, and changes carrying received_at).
 //
 // Threading: plain functions on the caller's transaction.
 #pragma once
@@ -43,7 +44,8 @@ struct JobChange {
   Timestamp at; // when the job entered STATE: enqueued_at, received_at, ...
 
   // The job's description (task, queue, args, ...). Carried by the change that
-  // first records a job (PENDING from the client, RECEIVED from a worker);
+  // first records a job (PENDING from the client; from a worker, STARTED with
+  // received_at, or RECEIVED for a redelivery);
   // optional elsewhere. The record keeps the latest description it was given.
   std::optional<Job> job;
 
@@ -65,7 +67,7 @@ JobChange job_change(const JobId& id, JobState state, Timestamp at, int retries 
 JobChange pending_change(const Job& job, Timestamp enqueued_at);
 JobChange received_change(const Job& job, Timestamp at, std::string worker);
 
-// Each job's `deliveries` after a batch: how many RECEIVED changes its record
+// Each job's `deliveries` after a batch: how many deliveries its record
 // has counted. A worker tells redeliveries from it (docs/store.md).
 using DeliveryCounts = std::map<JobId, int>;
 

@@ -11,7 +11,9 @@
 //                                 topology until then
 //   redelivered too often      -> (past the task's max_redeliveries, counted
 //                                 by the store) FAILURE WorkerLost + dead letter
-//   otherwise                  -> RECEIVED, STARTED, run, then by the plan:
+//   otherwise                  -> RECEIVED and STARTED (one change; a
+//                                 redelivery records RECEIVED first), run,
+//                                 then by the plan:
 //                                 SUCCESS; or RETRY + the job republished with
 //                                 retries + 1 after the delay; or FAILURE +
 //                                 dead letter. Ack once the record committed
