@@ -31,9 +31,9 @@ class HeaderTable {
   // Sets KEY, replacing an existing entry in place or appending a new one.
   void set(std::string key, HeaderValue value);
   bool erase(std::string_view key);
-  void reserve(std::size_t entries) { entries_.reserve(entries); }
 
   // Defined below HeaderValue, which must be complete first.
+  void reserve(std::size_t entries);
   const std::vector<Entry>& entries() const;
   bool empty() const;
   std::size_t size() const;
@@ -87,6 +87,9 @@ struct HeaderValue {
 
 inline const std::vector<HeaderTable::Entry>& HeaderTable::entries() const {
   return entries_;
+}
+inline void HeaderTable::reserve(std::size_t entries) {
+  entries_.reserve(entries);
 }
 inline bool HeaderTable::empty() const {
   return entries_.empty();
