@@ -158,7 +158,7 @@ class StoreWriter::Impl {
   }
 
   void write_until_done(detail::BatchWriter& writer, std::vector<Item>& batch) {
-    // Moved, not copied: a RECEIVED change carries the whole job. The items
+    // Moved, not copied: a worker's first change of a job carries all of it. The items
     // keep their callbacks; the changes stay here until they are written.
     std::vector<JobChange> changes;
     changes.reserve(batch.size());

@@ -209,32 +209,32 @@ void JobPath::run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& 
 // slot and went back at a shutdown was not counted as a delivery.
 void JobPath::dispatch(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition) {
   ++counters_.running;
-  store::JobChange received =
-      store::received_change(*held->job, options_.clock(), options_.worker_name);
-  if (!held->redelivered) return begin(std::move(held), definition, std::move(received));
+  if (!held->redelivered) return begin(std::move(held), definition, options_.clock());
   // A redelivery: its worker may have died under it. Count before running.
-  recorder_.record(std::move(received), [this, held, &definition](const store::WriteOutcome& o) {
-    const int redeliveries = o.deliveries - held->job->retries - 1;
-    if (!o.committed || stopping_) {
-      --counters_.running;
-      requeue_unstarted(std::move(*held));
-    } else if (redeliveries > definition.defaults.max_redeliveries) {
-      // Each attempt (retries + 1 of them) was delivered once; the rest were redeliveries.
-      --counters_.running;
-      fail_lost(std::move(*held), redeliveries);
-    } else {
-      return begin(held, definition);
-    }
-    dispatch_waiting();
-  });
+  recorder_.record(store::received_change(*held->job, options_.clock(), options_.worker_name),
+                   [this, held, &definition](const store::WriteOutcome& o) {
+                     const int redeliveries = o.deliveries - held->job->retries - 1;
+                     if (!o.committed || stopping_) {
+                       --counters_.running;
+                       requeue_unstarted(std::move(*held));
+                     } else if (redeliveries > definition.defaults.max_redeliveries) {
+                       // Each attempt (retries + 1 of them) was delivered once; the rest were
+                       // redeliveries.
+                       --counters_.running;
+                       fail_lost(std::move(*held), redeliveries);
+                     } else {
+                       return begin(held, definition);
+                     }
+                     dispatch_waiting();
+                   });
 }
 
 void JobPath::begin(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition,
-                    std::optional<store::JobChange> received) {
+                    std::optional<Timestamp> received_at) {
   store::JobChange step = change(*held->job, JobState::Started);
-  if (received) { // one change instead of two
-    step.job = std::move(received->job);
-    step.received_at = received->at;
+  if (received_at) { // RECEIVED in the same change: it carries the description
+    step.job = *held->job;
+    step.received_at = received_at;
   }
   recorder_.record(std::move(step), {});
   if (options_.on_started) options_.on_started(*held->job);

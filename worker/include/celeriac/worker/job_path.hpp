@@ -116,9 +116,10 @@ class JobPath {
   void start(broker::Delivery&& delivery, const TaskDefinition& definition);
   void run(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
   void dispatch(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition);
-  // RECEIVED, when not recorded yet, goes in the same change as STARTED.
+  // With RECEIVED_AT, the delivery (not recorded yet) goes in the same change
+  // as STARTED.
   void begin(std::shared_ptr<broker::Delivery> held, const TaskDefinition& definition,
-             std::optional<store::JobChange> received = std::nullopt);
+             std::optional<Timestamp> received_at = std::nullopt);
   void dispatch_waiting();
   void send_back_until(broker::Delivery&& delivery, Timestamp due);
   void fail_lost(broker::Delivery&& delivery, int redeliveries);
