@@ -41,9 +41,11 @@ BatchWriter::Written BatchWriter::write(std::span<const JobChange> changes) {
 void BatchWriter::write_part(std::span<const JobChange> part, std::string* reasons,
                              DeliveryCounts& counts) {
   try {
-    pqxx::work txn{*conn_};
+    // One statement, so no transaction around it: in autocommit it commits
+    // on its own, and BEGIN and COMMIT would be two more round trips, each
+    // waking PostgreSQL's backend and this thread, for every batch.
+    pqxx::nontransaction txn{*conn_};
     DeliveryCounts written = apply_changes(txn, schema_, part);
-    txn.commit();
     counts.merge(written);
     return;
   } catch (const pqxx::sql_error& e) {

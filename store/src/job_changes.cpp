@@ -287,7 +287,7 @@ JobChange received_change(const Job& job, Timestamp at, std::string worker) {
   return change;
 }
 
-DeliveryCounts apply_changes(pqxx::work& txn, const std::string& schema,
+DeliveryCounts apply_changes(pqxx::transaction_base& txn, const std::string& schema,
                              std::span<const JobChange> changes) {
   validate_schema_name(schema);
   DeliveryCounts counts;

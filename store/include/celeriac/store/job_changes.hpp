@@ -71,12 +71,13 @@ JobChange received_change(const Job& job, Timestamp at, std::string worker);
 // has counted. A worker tells redeliveries from it (docs/store.md).
 using DeliveryCounts = std::map<JobId, int>;
 
-// Writes CHANGES in one statement within TXN and returns the deliveries of
+// Writes CHANGES in one statement within TXN (a transaction, or a
+// nontransaction: the statement is atomic by itself) and returns the deliveries of
 // every job they touched. Several changes of one job in the same batch are
 // merged first (the most advanced state wins; each step's timestamp is kept).
 // Throws pqxx errors as they come (the caller decides whether to retry);
 // InvalidInput if SCHEMA is not a valid schema name.
-DeliveryCounts apply_changes(pqxx::work& txn, const std::string& schema,
+DeliveryCounts apply_changes(pqxx::transaction_base& txn, const std::string& schema,
                              std::span<const JobChange> changes);
 
 } // namespace celeriac::store

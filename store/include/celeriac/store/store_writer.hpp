@@ -6,8 +6,8 @@
 // has waited max_delay, whichever comes first (by default max_delay is 0: a
 // group commit, where whatever arrived while the last commit ran forms the
 // next batch, so an idle writer adds no delay), and is written with
-// apply_changes() in one transaction: one round trip for the statement, one
-// for the commit.
+// apply_changes() as one statement in autocommit: one round trip, its commit
+// included.
 //
 // Threading: construct, start(), close() and the destructor on the thread
 // that runs LOOP; submit() from any thread. Every callback (write completions,
