@@ -1,5 +1,6 @@
 #include "celeriac/broker/amqp_table.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -127,6 +128,10 @@ amqp_table_t to_amqp_table(const HeaderTable& table, amqp_pool_t& pool) {
 
 HeaderTable from_amqp_table(const amqp_table_t& table) {
   HeaderTable out;
+  // Sized once: growing by doubling ends, for a Celery message's headers, in
+  // a block past glibc's small sizes, and each such request first merges
+  // every free fast chunk of the arena (malloc_consolidate), once per message.
+  out.reserve(static_cast<std::size_t>(std::max(table.num_entries, 0)));
   for (int i = 0; i < table.num_entries; ++i) {
     out.set(text(table.entries[i].key), from_field(table.entries[i].value));
   }
