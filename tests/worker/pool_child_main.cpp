@@ -1,6 +1,8 @@
 // The pool child the process pool's tests spawn: the demo tasks, in child
 // mode, with the [tasks] of a configuration given as text laid over them
 // (external-command tasks included), as `celeriac __pool-child` does.
+#include <sched.h>
+
 #include <cstring>
 
 #include "celeriac/core/config.hpp"
@@ -13,6 +15,8 @@ int main(int argc, char** argv) {
   if ((argc != 2 && !with_config) || std::strcmp(argv[1], "--pool-child") != 0) return 64;
   celeriac::TaskRegistry registry;
   celeriac::tasks::register_demo_tasks(registry);
+  // The child's scheduling policy, for process_pool_test.
+  registry.add("test.policy", [](celeriac::TaskContext&) { return sched_getscheduler(0); });
   if (with_config) {
     celeriac::worker::apply_task_config(celeriac::parse_config(argv[3], "--config-text"), registry);
   }

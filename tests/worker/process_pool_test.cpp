@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <sched.h>
+
 #include "../broker/loop_runner.hpp"
 #include "celeriac/tasks/demo.hpp"
 #include "numbered_job.hpp"
@@ -64,6 +66,13 @@ TEST_CASE("jobs run in the children and their outcomes come back") {
   CHECK(sum == 0 + 1 + 2 + 3 + 4 + 5 + 60);
   CHECK(f.pool->children_started() == 2);
   CHECK(f.pool->busy() == 0);
+}
+
+TEST_CASE("children run under SCHED_BATCH, so a job written to one does not preempt the loop") {
+  ProcessPoolFixture f(1);
+  f.registry.add("test.policy", [](TaskContext&) { return -1; }); // runs in the child only
+  CHECK(f.run_one(f.job("test.policy", nlohmann::json::array())) ==
+        TaskOutcome{Succeeded{SCHED_BATCH}});
 }
 
 TEST_CASE("a child that dies fails only its job, as WorkerLost, and is replaced") {

@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <sched.h>
+
 #include <atomic>
 #include <thread>
 
@@ -58,6 +60,22 @@ TEST_CASE("jobs run on the pool's threads and their outcomes come back on the lo
     CHECK(std::holds_alternative<Succeeded>(o));
   CHECK(most_busy <= 4);
   CHECK(f.pool->busy() == 0);
+}
+
+TEST_CASE("pool threads run under SCHED_BATCH, so handing one a job does not preempt the loop") {
+  const int loop_policy = sched_getscheduler(0);
+  PoolFixture f(2);
+  f.registry.add("test.policy", [](TaskContext&) { return sched_getscheduler(0); });
+  std::vector<TaskOutcome> outcomes;
+  for (int i = 0; i < 4; ++i) {
+    f.pool->run(f.job("test.policy", nlohmann::json::array()), *f.registry.find("test.policy"),
+                [&](TaskOutcome o) { outcomes.push_back(std::move(o)); });
+  }
+  REQUIRE(test::run_until(
+      &f.loop, [&] { return outcomes.size() == 4; }, 10s));
+  for (const auto& o : outcomes)
+    CHECK(o == TaskOutcome{Succeeded{SCHED_BATCH}});
+  CHECK(sched_getscheduler(0) == loop_policy); // the loop's thread keeps its own
 }
 
 TEST_CASE("the soft limit cancels a cooperative task within 100 ms") {

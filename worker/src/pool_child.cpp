@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "batch_scheduling.hpp"
 #include "celeriac/worker/process_pool.hpp"
 #include "command_process.hpp"
 #include "pool_frames.hpp"
@@ -65,6 +66,7 @@ int run_pool_child(const TaskRegistry& registry, int in_fd, int out_fd) {
   std::signal(SIGTERM, terminate_with_commands);
   std::signal(SIGINT, SIG_IGN); // the worker decides when its children stop
   std::signal(SIGPIPE, SIG_IGN);
+  detail::run_as_batch(); // batch_scheduling.hpp: a job written to it does not preempt the loop
   detail::FrameReader reader;
   char chunk[64 * 1024];
   for (;;) {

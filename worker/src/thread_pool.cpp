@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "batch_scheduling.hpp"
 #include "loop_timers.hpp"
 
 namespace celeriac::worker {
@@ -114,6 +115,7 @@ class ThreadPool::Impl : public std::enable_shared_from_this<ThreadPool::Impl> {
   }
 
   void serve(int number) {
+    detail::run_as_batch(); // batch_scheduling.hpp: waking it does not preempt the loop
     for (;;) {
       std::shared_ptr<Work> work;
       {
