@@ -108,7 +108,11 @@ bool Consumer::ack(const Delivery& delivery, bool multiple) {
 
 void Consumer::flush_acks() {
   uv_check_stop(flush_check_);
-  std::vector<std::uint64_t> owed;
+  // Two vectors that trade places keep their capacity: a fresh one grew by
+  // doubling every iteration, into a block past glibc's small sizes, and each
+  // such request first merges every free fast chunk of the arena.
+  std::vector<std::uint64_t>& owed = flushing_;
+  owed.clear();
   owed.swap(owed_);
   if (owed.empty() || !channel_current()) return; // a closed channel: the broker requeued them
   std::sort(owed.begin(), owed.end());

@@ -173,6 +173,7 @@ class Consumer {
   std::uint64_t channel_generation_ = 0; // the connection generation it was opened on
   std::set<std::uint64_t> outstanding_;  // tags delivered and not yet acked or rejected
   std::vector<std::uint64_t> owed_;      // tags acked on our side, basic.ack not yet sent
+  std::vector<std::uint64_t> flushing_;  // owed_ while flush_acks() sends it; kept for its capacity
   uv_check_t* flush_check_ = nullptr;    // sends owed_ at the end of the iteration
   std::uint64_t ack_frames_ = 0, acked_ = 0;
   std::set<std::string> epoch_tags_;  // consumer tags of this opening (cancel keeps them)
