@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <random>
@@ -393,13 +394,33 @@ EndToEndResult run_end_to_end(const EngineSpec& spec, PoolKind pool) {
   // End to end: N more jobs handed to the client at once (enqueue_many
   // pipelines them through the confirm window) while the worker runs them.
   const double cpu_before = worker_cpu_seconds(worker.pid());
+  const CpuSnapshot machine_before = cpu_snapshot();
   const auto start = Clock::now();
   client.enqueue_many(noop_requests(scratch.queue, n, n));
   wait_started(stamps, n, 2 * n, memory);
   const auto done = wait_committed(conn, scratch.schema, static_cast<long>(2 * n), memory);
   result.rate = static_cast<double>(n) / seconds(done - start);
-  result.cpu_us_per_job =
-      (worker_cpu_seconds(worker.pid()) - cpu_before) * 1e6 / static_cast<double>(n);
+  const double worker_cpu = worker_cpu_seconds(worker.pid()) - cpu_before;
+  result.cpu_us_per_job = worker_cpu * 1e6 / static_cast<double>(n);
+  {
+    const auto used = cpu_used_since(machine_before);
+    double all = 0;
+    for (const auto& [command, cpu] : used)
+      all += cpu;
+    const auto of = [&](const std::string& command) {
+      const auto it = used.find(command);
+      return it == used.end() ? 0.0 : it->second;
+    };
+    const auto per_job = [&](double cpu) { return cpu * 1e6 / static_cast<double>(n); };
+    result.broker_us_per_job = per_job(of("beam.smp"));
+    result.database_us_per_job = per_job(of("postgres"));
+    // This program's command is the worker's too.
+    // This program's command is the worker's too (the kernel keeps 15 characters of it).
+    const std::string self =
+        std::filesystem::path(spec.executable).filename().string().substr(0, 15);
+    result.client_us_per_job = per_job(of(self) - worker_cpu);
+    result.busy_cores = all / seconds(done - start);
+  }
 
   // Latency at half that rate.
   {

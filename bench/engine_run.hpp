@@ -45,7 +45,14 @@ struct EndToEndResult {
   double drain_rate = 0;     // jobs/s: queued first, first task start to the last SUCCESS committed
   double rate = 0;           // jobs/s: enqueue_many called to the last SUCCESS committed
   double cpu_us_per_job = 0; // the worker's CPU (its children's included) over the jobs
-  double paced_rate = 0;     // the latency phase's achieved enqueue rate
+  // The end to end run's CPU, per job, by process: RabbitMQ (beam.smp), PostgreSQL
+  // (every postgres process), the bench's client (this process); and the
+  // cores busy on average, all processes counted.
+  double broker_us_per_job = 0;
+  double database_us_per_job = 0;
+  double client_us_per_job = 0;
+  double busy_cores = 0;
+  double paced_rate = 0; // the latency phase's achieved enqueue rate
   std::uint64_t paced_jobs = 0;
   Percentiles to_start;        // enqueue called -> task started
   Percentiles to_done;         // enqueue called -> SUCCESS committed (the store's NOTIFY received)

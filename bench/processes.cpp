@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -82,6 +83,30 @@ std::vector<pid_t> children_of(pid_t pid) {
   for (pid_t child = 0; in >> child;)
     children.push_back(child);
   return children;
+}
+
+CpuSnapshot cpu_snapshot() {
+  CpuSnapshot snapshot;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream comm(entry.path() / "comm");
+    std::string command;
+    if (!std::getline(comm, command)) continue; // gone meanwhile
+    const auto pid = static_cast<pid_t>(std::stol(name));
+    snapshot[pid] = ProcessCpu{command, cpu_seconds(pid)};
+  }
+  return snapshot;
+}
+
+std::map<std::string, double> cpu_used_since(const CpuSnapshot& before) {
+  std::map<std::string, double> used;
+  for (const auto& [pid, now] : cpu_snapshot()) {
+    const auto then = before.find(pid);
+    // A kernel worker renames itself as its work changes: the pid tells.
+    used[now.command] += now.seconds - (then == before.end() ? 0 : then->second.seconds);
+  }
+  return used;
 }
 
 double worker_cpu_seconds(pid_t pid) {

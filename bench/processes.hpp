@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,19 @@ std::vector<pid_t> children_of(pid_t pid);
 
 // User + system CPU seconds of PID and its children.
 double worker_cpu_seconds(pid_t pid);
+
+// User + system CPU seconds of every process now running, by pid, with its
+// command name (/proc/PID/comm: "beam.smp", "postgres", ...).
+struct ProcessCpu {
+  std::string command;
+  double seconds = 0;
+};
+using CpuSnapshot = std::map<pid_t, ProcessCpu>;
+CpuSnapshot cpu_snapshot();
+
+// The CPU seconds each process used since BEFORE (all of it for a process
+// started since), summed by command name. A process that exited meanwhile
+// takes its seconds with it.
+std::map<std::string, double> cpu_used_since(const CpuSnapshot& before);
 
 } // namespace celeriac::bench

@@ -86,6 +86,16 @@ def main(argv):
         f"| {cell(rate['thread'])} | {cell(rate['process'])} |")
     add(f"| celeriac / ceiling | {cell(to_ceiling['thread'], '{:.2f}')} "
         f"| {cell(to_ceiling['process'], '{:.2f}')} |")
+    for key, name in (("cpu_us_per_job", "the worker (its children included)"),
+                      ("broker_cpu_us_per_job", "RabbitMQ"),
+                      ("database_cpu_us_per_job", "PostgreSQL"),
+                      ("client_cpu_us_per_job", "the bench's client")):
+        add(f"| end to end: CPU per job of {name}, us "
+            f"| {cell([r['thread'].get(key, 0) for r in rounds], '{:.1f}')} "
+            f"| {cell([r['process'].get(key, 0) for r in rounds], '{:.1f}')} |")
+    add(f"| end to end: cores busy (of {machine['cores']}), all processes "
+        f"| {cell([r['thread'].get('busy_cores', 0) for r in rounds], '{:.2f}')} "
+        f"| {cell([r['process'].get('busy_cores', 0) for r in rounds], '{:.2f}')} |")
     add(f"| broker drain: bare rabbitmq-c consume of a backlog, msgs/s | {cell(drain_ceiling)} | |")
     add(f"| celeriac drain (backlog queued first, first start → last SUCCESS), jobs/s "
         f"| {cell(drain['thread'])} | {cell(drain['process'])} |")
