@@ -12,11 +12,11 @@
 #include <future>
 #include <map>
 #include <mutex>
-#include <random>
 
 #include "celeriac/broker/broker_thread.hpp"
 #include "celeriac/broker/job_message.hpp"
 #include "celeriac/broker/topology.hpp"
+#include "celeriac/new_job_id.hpp"
 #include "client_database.hpp"
 #include "client_messages.hpp"
 
@@ -28,16 +28,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 Timestamp now_utc() {
   return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
-}
-
-JobId new_job_id() {
-  thread_local std::random_device device;
-  JobId::Bytes bytes{};
-  for (std::size_t i = 0; i < bytes.size(); i += 4) {
-    const std::uint32_t word = device();
-    std::memcpy(bytes.data() + i, &word, 4);
-  }
-  return JobId::v4(bytes);
 }
 
 // "pid@host", the sender Celery records in the origin header.
