@@ -196,7 +196,7 @@ void put_row(RowsText& row, const Merged& m) {
 
 // The statement, per schema. `excluded` is the incoming (merged) change; it
 // carries a description exactly when excluded.task is not null.
-std::string upsert_sql(const std::string& q) {
+std::string upsert_sql(const std::string& q, bool returning) {
   const std::string adv = rank_sql("excluded") + " > " + rank_sql("j");
   auto described = [&](std::string_view col) {
     return fmt::format(
@@ -249,17 +249,18 @@ std::string upsert_sql(const std::string& q) {
          " eta timestamptz, expires timestamptz, enqueued_at timestamptz,"
          " received_at timestamptz, started_at timestamptz, finished_at timestamptz)"
          " on conflict (id) do update set " +
-         set + " returning id, deliveries";
+         set + (returning ? " returning id, deliveries" : "");
 }
 
 // The statement's text, built once per schema: every batch names it, but a
 // connection sends it to the server only the first time it runs it.
-const std::string& upsert_text(const std::string& quoted_schema) {
+const std::string& upsert_text(const std::string& quoted_schema, bool returning) {
   static std::mutex mutex;
-  static std::map<std::string, std::string> texts; // never erased: references stay valid
+  // Never erased: references stay valid.
+  static std::map<std::pair<std::string, bool>, std::string> texts;
   std::lock_guard lock(mutex);
-  const auto [it, added] = texts.try_emplace(quoted_schema);
-  if (added) it->second = upsert_sql(quoted_schema);
+  const auto [it, added] = texts.try_emplace({quoted_schema, returning});
+  if (added) it->second = upsert_sql(quoted_schema, returning);
   return it->second;
 }
 
@@ -302,8 +303,16 @@ DeliveryCounts apply_changes(pqxx::transaction_base& txn, const std::string& sch
   // parsing and planning it again for every batch cost PostgreSQL more than
   // a small batch's rows. (libpqxx registers it with the server on first
   // use, and again on a new connection; the same definition twice is a no-op.)
-  const std::string statement = "celeriac_apply_changes." + schema;
-  txn.conn().prepare(statement, upsert_text(txn.quote_name(schema)));
+  //
+  // Only a RECEIVED change's writer needs the count back (a redelivery checks
+  // max_redeliveries with it), so a batch without one returns no rows: that
+  // spares PostgreSQL a result row per job and the writer parsing it.
+  const bool counted = std::any_of(changes.begin(), changes.end(), [](const JobChange& c) {
+    return c.state == JobState::Received;
+  });
+  const std::string statement =
+      "celeriac_apply_changes." + schema + (counted ? ".counted" : ".quiet");
+  txn.conn().prepare(statement, upsert_text(txn.quote_name(schema), counted));
   const pqxx::result written = txn.exec_prepared(statement, std::move(rows).finish());
   for (const auto& row : written) {
     if (const auto id = JobId::parse(row[0].c_str())) counts[*id] = row[1].as<int>();

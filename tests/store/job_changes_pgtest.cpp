@@ -314,3 +314,15 @@ TEST_CASE("apply_changes returns each job's deliveries after the batch") {
   tx.commit();
   CHECK(counts == celeriac::store::DeliveryCounts{{a.id, 2}, {b.id, 0}});
 }
+
+TEST_CASE("a batch without a RECEIVED change reports no deliveries, and still writes") {
+  ScratchSchema s;
+  const Job a = test_job();
+  pqxx::work tx{s.conn};
+  const auto counts = apply_changes(
+      tx, s.name,
+      std::vector<JobChange>{change(a, JobState::Started, 1), change(a, JobState::Success, 2)});
+  tx.commit();
+  CHECK(counts.empty());
+  CHECK(row(s, a.id).state == "SUCCESS");
+}

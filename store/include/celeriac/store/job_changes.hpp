@@ -68,15 +68,17 @@ JobChange pending_change(const Job& job, Timestamp enqueued_at);
 JobChange received_change(const Job& job, Timestamp at, std::string worker);
 
 // Each job's `deliveries` after a batch: how many deliveries its record
-// has counted. A worker tells redeliveries from it (docs/store.md).
+// has counted. A worker tells redeliveries from it (docs/store.md). Only a
+// batch that holds a RECEIVED change reports them (for every job it touched);
+// the others report none.
 using DeliveryCounts = std::map<JobId, int>;
 
 // Writes CHANGES in one statement within TXN (a transaction, or a
 // nontransaction: the statement is atomic by itself) and returns the deliveries of
-// every job they touched. Several changes of one job in the same batch are
-// merged first (the most advanced state wins; each step's timestamp is kept).
-// Throws pqxx errors as they come (the caller decides whether to retry);
-// InvalidInput if SCHEMA is not a valid schema name.
+// every job they touched if they hold a RECEIVED change (none otherwise). Several changes of one
+// job in the same batch are merged first (the most advanced state wins; each step's timestamp is
+// kept). Throws pqxx errors as they come (the caller decides whether to retry); InvalidInput if
+// SCHEMA is not a valid schema name.
 DeliveryCounts apply_changes(pqxx::transaction_base& txn, const std::string& schema,
                              std::span<const JobChange> changes);
 

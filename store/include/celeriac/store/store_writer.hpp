@@ -53,7 +53,7 @@ struct StoreWriterOptions {
 struct WriteOutcome {
   bool committed = false;
   std::string error;  // why not, when not committed
-  int deliveries = 0; // the job's deliveries count once committed
+  int deliveries = 0; // the job's deliveries count once committed (for a RECEIVED change; else 0)
 };
 using WriteCallback = std::function<void(const WriteOutcome&)>;
 
