@@ -118,10 +118,15 @@ nlohmann::json to_json(const EndToEndResult& r, double ceiling) {
           {"drain_jobs_per_s", r.drain_rate},
           {"ratio_to_ceiling", ceiling > 0 ? r.rate / ceiling : 0.0},
           {"cpu_us_per_job", r.cpu_us_per_job},
-          {"broker_cpu_us_per_job", r.broker_us_per_job},
-          {"database_cpu_us_per_job", r.database_us_per_job},
-          {"client_cpu_us_per_job", r.client_us_per_job},
-          {"busy_cores", r.busy_cores},
+          {"broker_cpu_us_per_job", r.cpu.broker_us_per_job},
+          {"database_cpu_us_per_job", r.cpu.database_us_per_job},
+          {"client_cpu_us_per_job", r.cpu.client_us_per_job},
+          {"busy_cores", r.cpu.busy_cores},
+          {"drain_cpu",
+           {{"worker_us_per_job", r.drain_cpu.worker_us_per_job},
+            {"broker_us_per_job", r.drain_cpu.broker_us_per_job},
+            {"database_us_per_job", r.drain_cpu.database_us_per_job},
+            {"busy_cores", r.drain_cpu.busy_cores}}},
           {"paced_jobs_per_s", r.paced_rate},
           {"paced_jobs", r.paced_jobs},
           {"enqueue_to_start", to_json(r.to_start)},
@@ -137,13 +142,16 @@ void print_end_to_end(int round, const EndToEndResult& r, double ceiling) {
   fmt::print(
       "round {}  {:<8} {:8.0f} jobs/s ({:.2f} of the ceiling) {:6.1f} us CPU/job, drain {:.0f} "
       "jobs/s | CPU/job: RabbitMQ {:.1f} us, PostgreSQL {:.1f} us, client {:.1f} us; {:.2f} cores "
-      "busy | paced "
+      "busy | drain CPU/job: worker {:.1f} us, RabbitMQ {:.1f} us, PostgreSQL {:.1f} us; {:.2f} "
+      "cores busy | paced "
       "{:.0f}/s: enqueue->start p50 {:.2f} p95 {:.2f} p99 {:.2f} ms, enqueue->done p50 {:.2f} "
       "p95 {:.2f} p99 {:.2f} ms | RSS idle {} KiB, load {} KiB, child {} KiB\n",
       round, pool_name(r.pool), r.rate, ceiling > 0 ? r.rate / ceiling : 0.0, r.cpu_us_per_job,
-      r.drain_rate, r.broker_us_per_job, r.database_us_per_job, r.client_us_per_job, r.busy_cores,
-      r.paced_rate, r.to_start.p50, r.to_start.p95, r.to_start.p99, r.to_done.p50, r.to_done.p95,
-      r.to_done.p99, r.rss_idle_kib, r.rss_load_kib, r.child_rss_load_kib);
+      r.drain_rate, r.cpu.broker_us_per_job, r.cpu.database_us_per_job, r.cpu.client_us_per_job,
+      r.cpu.busy_cores, r.drain_cpu.worker_us_per_job, r.drain_cpu.broker_us_per_job,
+      r.drain_cpu.database_us_per_job, r.drain_cpu.busy_cores, r.paced_rate, r.to_start.p50,
+      r.to_start.p95, r.to_start.p99, r.to_done.p50, r.to_done.p95, r.to_done.p99, r.rss_idle_kib,
+      r.rss_load_kib, r.child_rss_load_kib);
 }
 
 int run(const Options& o) {

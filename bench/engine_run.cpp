@@ -305,6 +305,30 @@ Paced enqueue_paced(Client& client, const std::string& queue, std::uint64_t firs
   return paced;
 }
 
+// What each process used since BEFORE, per job of JOBS run in SECONDS; the
+// worker used WORKER_CPU seconds of it.
+CpuShare cpu_share(const CpuSnapshot& before, const EngineSpec& spec, double worker_cpu,
+                   std::uint64_t jobs, double seconds) {
+  const auto used = cpu_used_since(before);
+  double all = 0;
+  for (const auto& [command, cpu] : used)
+    all += cpu;
+  const auto of = [&](const std::string& command) {
+    const auto it = used.find(command);
+    return it == used.end() ? 0.0 : it->second;
+  };
+  const auto per_job = [&](double cpu) { return cpu * 1e6 / static_cast<double>(jobs); };
+  // This program's command is the worker's too (the kernel keeps 15 characters of it).
+  const std::string self = std::filesystem::path(spec.executable).filename().string().substr(0, 15);
+  CpuShare share;
+  share.worker_us_per_job = per_job(worker_cpu);
+  share.broker_us_per_job = per_job(of("beam.smp"));
+  share.database_us_per_job = per_job(of("postgres"));
+  share.client_us_per_job = per_job(of(self) - worker_cpu);
+  share.busy_cores = all / seconds;
+  return share;
+}
+
 } // namespace
 
 std::uint16_t effective_prefetch(const EngineSpec& spec) {
@@ -380,6 +404,7 @@ EndToEndResult run_end_to_end(const EngineSpec& spec, PoolKind pool) {
   // Drain: N jobs queued before the worker starts (not timed), the way
   // celery_bench runs Celery; from the first task start to the last SUCCESS.
   client.enqueue_many(noop_requests(scratch.queue, 0, n));
+  const CpuSnapshot drain_before = cpu_snapshot();
   WorkerProcess worker(spec, scratch, pool, spec.concurrency);
   MemorySampler memory{worker.pid()};
   wait_started(stamps, 0, n, memory);
@@ -390,6 +415,8 @@ EndToEndResult run_end_to_end(const EngineSpec& spec, PoolKind pool) {
   const auto drained_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(drained.time_since_epoch()).count());
   result.drain_rate = static_cast<double>(n) / (static_cast<double>(drained_ns - first) * 1e-9);
+  result.drain_cpu = cpu_share(drain_before, spec, worker_cpu_seconds(worker.pid()), n,
+                               static_cast<double>(drained_ns - first) * 1e-9);
 
   // End to end: N more jobs handed to the client at once (enqueue_many
   // pipelines them through the confirm window) while the worker runs them.
@@ -402,25 +429,7 @@ EndToEndResult run_end_to_end(const EngineSpec& spec, PoolKind pool) {
   result.rate = static_cast<double>(n) / seconds(done - start);
   const double worker_cpu = worker_cpu_seconds(worker.pid()) - cpu_before;
   result.cpu_us_per_job = worker_cpu * 1e6 / static_cast<double>(n);
-  {
-    const auto used = cpu_used_since(machine_before);
-    double all = 0;
-    for (const auto& [command, cpu] : used)
-      all += cpu;
-    const auto of = [&](const std::string& command) {
-      const auto it = used.find(command);
-      return it == used.end() ? 0.0 : it->second;
-    };
-    const auto per_job = [&](double cpu) { return cpu * 1e6 / static_cast<double>(n); };
-    result.broker_us_per_job = per_job(of("beam.smp"));
-    result.database_us_per_job = per_job(of("postgres"));
-    // This program's command is the worker's too.
-    // This program's command is the worker's too (the kernel keeps 15 characters of it).
-    const std::string self =
-        std::filesystem::path(spec.executable).filename().string().substr(0, 15);
-    result.client_us_per_job = per_job(of(self) - worker_cpu);
-    result.busy_cores = all / seconds(done - start);
-  }
+  result.cpu = cpu_share(machine_before, spec, worker_cpu, n, seconds(done - start));
 
   // Latency at half that rate.
   {

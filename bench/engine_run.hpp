@@ -39,20 +39,26 @@ struct CeilingResult {
 };
 CeilingResult run_broker_ceiling(const EngineSpec& spec, std::uint16_t prefetch);
 
+// A run's CPU per job, by process: the worker (its children included),
+// RabbitMQ (beam.smp), PostgreSQL (every postgres process), the bench's
+// client (this process); and the cores busy on average, all processes counted.
+struct CpuShare {
+  double worker_us_per_job = 0;
+  double broker_us_per_job = 0;
+  double database_us_per_job = 0;
+  double client_us_per_job = 0;
+  double busy_cores = 0;
+};
+
 struct EndToEndResult {
   PoolKind pool = PoolKind::Thread;
   std::uint16_t prefetch = 0;
   double drain_rate = 0;     // jobs/s: queued first, first task start to the last SUCCESS committed
   double rate = 0;           // jobs/s: enqueue_many called to the last SUCCESS committed
   double cpu_us_per_job = 0; // the worker's CPU (its children's included) over the jobs
-  // The end to end run's CPU, per job, by process: RabbitMQ (beam.smp), PostgreSQL
-  // (every postgres process), the bench's client (this process); and the
-  // cores busy on average, all processes counted.
-  double broker_us_per_job = 0;
-  double database_us_per_job = 0;
-  double client_us_per_job = 0;
-  double busy_cores = 0;
-  double paced_rate = 0; // the latency phase's achieved enqueue rate
+  CpuShare cpu;              // the end to end run's, by process
+  CpuShare drain_cpu;        // the drain's
+  double paced_rate = 0;     // the latency phase's achieved enqueue rate
   std::uint64_t paced_jobs = 0;
   Percentiles to_start;        // enqueue called -> task started
   Percentiles to_done;         // enqueue called -> SUCCESS committed (the store's NOTIFY received)
