@@ -1,7 +1,8 @@
 // Migrations against the private PostgreSQL: from empty and from each older
 // version, rerun, concurrent migrators, a schema newer than the binary, bad
-// schema names, the constraints and trigger of version 1, and version 3's
-// partial unique index over rows of version 2. Each test works
+// schema names, the constraints and trigger of version 1, version 3's
+// partial unique index over rows of version 2, and version 4's partial
+// indexes, used by the queries they are for. Each test works
 // in its own schema, dropped at the end.
 #include "celeriac/store/migrations.hpp"
 
@@ -93,10 +94,10 @@ TEST_CASE("from empty to latest: every table and index exists") {
       s.strings("select indexname from pg_indexes where schemaname = " + s.conn.quote(s.name) +
                 " order by 1");
   for (const char* expected :
-       {"jobs_finished_at_idx", "jobs_state_queue_idx", "jobs_root_id_idx", "jobs_unique_key_key",
-        "schedule_fires_pkey", "schedule_fires_job_id_key", "schedule_fires_unpublished_idx",
-        "queue_samples_pkey", "queue_samples_sampled_at_idx", "revoked_expires_at_idx",
-        "workers_pkey", "schedules_pkey"}) {
+       {"jobs_finished_at_idx", "jobs_live_state_queue_idx", "jobs_root_id_idx",
+        "jobs_unique_key_key", "schedule_fires_pkey", "schedule_fires_job_id_key",
+        "schedule_fires_unpublished_idx", "queue_samples_pkey", "queue_samples_sampled_at_idx",
+        "revoked_expires_at_idx", "workers_pkey", "schedules_pkey"}) {
     CHECK_MESSAGE(std::find(indexes.begin(), indexes.end(), expected) != indexes.end(), expected);
   }
   const std::vector<std::string> names =
@@ -299,4 +300,48 @@ TEST_CASE("version 3 keeps unique_key unique and the rows of version 2 as they w
   // A lookup by key still has its index.
   CHECK(s.count("select count(*) from pg_indexes where schemaname = " + s.conn.quote(s.name) +
                 " and indexname = 'jobs_unique_key_key' and indexdef like '%WHERE%'") == 1);
+}
+
+TEST_CASE("version 4 indexes live jobs by state and queue, and descendants by root") {
+  ScratchSchema s;
+  migrate(s.conn, s.name, 3);
+  const std::string jobs = s.table("jobs");
+  auto run = [&s](const std::string& sql) {
+    pqxx::work tx{s.conn};
+    tx.exec0(sql);
+    tx.commit();
+  };
+  const std::string root = "00000000-0000-4000-8000-000000000001";
+  run("insert into " + jobs + " (id, queue, state, root_id) values ('" + root +
+      "', 'default', 'SUCCESS', '" + root + "'), ('00000000-0000-4000-8000-000000000002'," +
+      " 'default', 'STARTED', '" + root + "'), ('00000000-0000-4000-8000-000000000003'," +
+      " 'high', 'PENDING', null)");
+  migrate(s.conn, s.name);
+  CHECK(s.count("select count(*) from " + jobs) == 3);
+  // The queries the indexes serve still find every row they should.
+  CHECK(s.count("select count(*) from " + jobs + " where id = '" + root + "' or (root_id = '" +
+                root + "' and root_id <> id)") == 2);
+  CHECK(s.count(
+            "select count(*) from " + jobs +
+            " where state in ('PENDING', 'RECEIVED', 'STARTED', 'RETRY') and queue = 'default'") ==
+        1);
+  // And the planner uses them (sequential scans off: the table is tiny).
+  auto plan = [&s](const std::string& query) {
+    pqxx::work tx{s.conn};
+    tx.exec0("set local enable_seqscan = off");
+    std::string text;
+    for (const auto& row : tx.exec("explain " + query))
+      text += row[0].as<std::string>() + "\n";
+    return text;
+  };
+  CHECK(plan("select count(*) from " + jobs + " where root_id = '" + root + "' and root_id <> id")
+            .find("jobs_root_id_idx") != std::string::npos);
+  CHECK(plan("select state, count(*) from " + jobs +
+             " where state in ('PENDING', 'RECEIVED', 'STARTED', 'RETRY') and queue = 'default'"
+             " group by state")
+            .find("jobs_live_state_queue_idx") != std::string::npos);
+  // Roots and finished jobs have no entry.
+  CHECK(s.count("select count(*) from pg_indexes where schemaname = " + s.conn.quote(s.name) +
+                " and indexname in ('jobs_live_state_queue_idx', 'jobs_root_id_idx')"
+                " and indexdef like '%WHERE%'") == 2);
 }
