@@ -165,11 +165,15 @@ int run(const Options& o) {
     const CeilingResult ceiling = run_broker_ceiling(o.spec, effective_prefetch(o.spec));
     fmt::print(
         "round {}  ceiling  {:8.0f} msgs/s (bare rabbitmq-c, publish + consume, prefetch {}), "
-        "drain {:.0f} msgs/s\n",
-        i, ceiling.rate, ceiling.prefetch, ceiling.drain_rate);
+        "drain {:.0f} msgs/s | RabbitMQ CPU/msg {:.1f} us, drained {:.1f} us; {:.2f} cores busy\n",
+        i, ceiling.rate, ceiling.prefetch, ceiling.drain_rate, ceiling.broker_us_per_msg,
+        ceiling.drain_broker_us_per_msg, ceiling.busy_cores);
     std::fflush(stdout);
     nlohmann::json round{{"ceiling_msgs_per_s", ceiling.rate},
-                         {"drain_ceiling_msgs_per_s", ceiling.drain_rate}};
+                         {"drain_ceiling_msgs_per_s", ceiling.drain_rate},
+                         {"ceiling_broker_cpu_us_per_msg", ceiling.broker_us_per_msg},
+                         {"drain_ceiling_broker_cpu_us_per_msg", ceiling.drain_broker_us_per_msg},
+                         {"ceiling_busy_cores", ceiling.busy_cores}};
     for (PoolKind pool : {PoolKind::Thread, PoolKind::Process}) {
       const EndToEndResult r = run_end_to_end(o.spec, pool);
       print_end_to_end(i, r, ceiling.rate);

@@ -351,6 +351,7 @@ CeilingResult run_broker_ceiling(const EngineSpec& spec, std::uint16_t prefetch)
   CeilingResult result;
   result.prefetch = prefetch;
   try {
+    const CpuSnapshot before = cpu_snapshot();
     const ConsumeResult consumed =
         run_bare_consumer(spec.broker_url, queue, spec.jobs, prefetch, [&] {
           start = Clock::now();
@@ -361,13 +362,28 @@ CeilingResult run_broker_ceiling(const EngineSpec& spec, std::uint16_t prefetch)
       throw std::runtime_error(fmt::format("the ceiling's publisher: {} of {} confirmed {}",
                                            published.confirmed, spec.jobs, published.problem));
     result.rate = static_cast<double>(consumed.acked) / seconds(consumed.finished - start);
+    {
+      const auto used = cpu_used_since(before);
+      double all = 0;
+      for (const auto& [command, cpu] : used)
+        all += cpu;
+      const auto beam = used.find("beam.smp");
+      result.broker_us_per_msg =
+          (beam == used.end() ? 0.0 : beam->second) * 1e6 / static_cast<double>(spec.jobs);
+      result.busy_cores = all / seconds(consumed.finished - start);
+    }
 
     // The drain: a backlog first, then a consumer on it.
     const RunResult backlog = run_bare_publisher(publish);
     if (!backlog.clean(spec.jobs))
       throw std::runtime_error(fmt::format("the drain's publisher: {} of {} confirmed {}",
                                            backlog.confirmed, spec.jobs, backlog.problem));
+    const CpuSnapshot drain_before = cpu_snapshot();
     result.drain_rate = run_bare_consumer(spec.broker_url, queue, spec.jobs, prefetch).rate();
+    const auto drained = cpu_used_since(drain_before);
+    const auto beam = drained.find("beam.smp");
+    result.drain_broker_us_per_msg =
+        (beam == drained.end() ? 0.0 : beam->second) * 1e6 / static_cast<double>(spec.jobs);
   } catch (...) {
     if (publisher.joinable()) publisher.join();
     delete_queue(admin, queue);

@@ -36,6 +36,9 @@ struct CeilingResult {
   double rate = 0;       // messages/s, publish + consume at once
   double drain_rate = 0; // messages/s, consume a backlog
   std::uint16_t prefetch = 0;
+  double broker_us_per_msg = 0;       // RabbitMQ's CPU per message, publish + consume
+  double drain_broker_us_per_msg = 0; // and per message drained
+  double busy_cores = 0;              // all processes, publish + consume
 };
 CeilingResult run_broker_ceiling(const EngineSpec& spec, std::uint16_t prefetch);
 
