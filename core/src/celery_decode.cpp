@@ -231,9 +231,19 @@ void decode_body(const std::string& body, const CodecLimits& limits, Job& job) {
   job.kwargs = std::move(parsed[1]);
   unwrap_kombu_envelopes(job.args);
   unwrap_kombu_envelopes(job.kwargs);
+  // The usual embed (no key but the four, each null) stays null: Job::embed.
+  const auto usual_entry = [](const auto& entry) {
+    const std::string& key = entry.key();
+    return entry.value().is_null() &&
+           (key == "callbacks" || key == "errbacks" || key == "chain" || key == "chord");
+  };
   if (parsed[2].is_object()) {
-    for (auto& [key, value] : parsed[2].items())
-      job.embed[key] = std::move(value);
+    const auto items = parsed[2].items();
+    if (!std::all_of(items.begin(), items.end(), usual_entry)) {
+      job.embed = usual_embed();
+      for (auto& [key, value] : parsed[2].items())
+        job.embed[key] = std::move(value);
+    }
   }
 }
 

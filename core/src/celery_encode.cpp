@@ -103,10 +103,15 @@ HeaderTable celery_headers(const Job& job, const std::string& args, const std::s
 
 } // namespace
 
+nlohmann::json usual_embed() {
+  return {{"callbacks", nullptr}, {"errbacks", nullptr}, {"chain", nullptr}, {"chord", nullptr}};
+}
+
 Message encode_job(const Job& job, std::optional<Timestamp> now) {
   const std::string args = dump_json(job.args, "args");
   const std::string kwargs = dump_json(job.kwargs, "kwargs");
-  const std::string embed = dump_json(job.embed, "embed");
+  static const std::string usual = usual_embed().dump();
+  const std::string embed = job.embed.is_null() ? usual : dump_json(job.embed, "embed");
 
   Message message;
   message.properties.correlation_id = job.id.str();

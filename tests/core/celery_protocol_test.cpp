@@ -143,7 +143,29 @@ TEST_CASE("void and missing optional headers decode to defaults") {
   CHECK(job.retries == 0);
   CHECK_FALSE(job.eta);
   CHECK_FALSE(job.hard_time_limit);
-  CHECK(job.embed["chain"].is_null());
+  CHECK(job.embed.is_null()); // the usual embed: four nulls when encoded
+  CHECK(encode_job(job).body.ends_with(usual_embed().dump() + "]"));
+}
+
+TEST_CASE("the usual embed decodes to null and encodes as its four nulls; any other is kept") {
+  Message m;
+  m.properties.content_type = "application/json";
+  m.headers = HeaderTable{{"task", "demo.add"}, {"id", "00000000-0000-4000-8000-000000000001"}};
+  m.body = R"([[], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}])";
+  const Job usual = decode_job(m, "q");
+  CHECK(usual.embed.is_null());
+  CHECK(encode_job(usual).body ==
+        R"([[], {}, {"callbacks":null,"chain":null,"chord":null,"errbacks":null}])");
+  m.body = R"([[], {}, {"chain": [{"task": "demo.add"}], "extra": 1}])";
+  const Job chained = decode_job(m, "q");
+  CHECK(chained.embed == nlohmann::json{{"callbacks", nullptr},
+                                        {"errbacks", nullptr},
+                                        {"chain", {{{"task", "demo.add"}}}},
+                                        {"chord", nullptr},
+                                        {"extra", 1}});
+  CHECK(decode_job(encode_job(chained), "q").embed == chained.embed);
+  m.body = R"([[], {}, {"unknown": null}])"; // not one of the four: kept as it came
+  CHECK(decode_job(m, "q").embed.contains("unknown"));
 }
 
 TEST_CASE("decode errors name what was wrong") {
