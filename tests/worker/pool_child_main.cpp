@@ -9,6 +9,7 @@
 #include "celeriac/tasks/demo.hpp"
 #include "celeriac/worker/process_pool.hpp"
 #include "celeriac/worker/task_config.hpp"
+#include "job_description.hpp"
 
 int main(int argc, char** argv) {
   const bool with_config = argc == 4 && std::strcmp(argv[2], "--config-text") == 0;
@@ -17,6 +18,9 @@ int main(int argc, char** argv) {
   celeriac::tasks::register_demo_tasks(registry);
   // The child's scheduling policy, for process_pool_test.
   registry.add("test.policy", [](celeriac::TaskContext&) { return sched_getscheduler(0); });
+  // The job as the child received it, every field, for process_pool_test.
+  registry.add("test.describe_job",
+               [](celeriac::TaskContext& ctx) { return celeriac::test::describe(ctx.job()); });
   if (with_config) {
     celeriac::worker::apply_task_config(celeriac::parse_config(argv[3], "--config-text"), registry);
   }

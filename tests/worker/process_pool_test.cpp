@@ -9,6 +9,7 @@
 
 #include "../broker/loop_runner.hpp"
 #include "celeriac/tasks/demo.hpp"
+#include "job_description.hpp"
 #include "numbered_job.hpp"
 
 using namespace celeriac;
@@ -73,6 +74,40 @@ TEST_CASE("children run under SCHED_BATCH, so a job written to one does not pree
   f.registry.add("test.policy", [](TaskContext&) { return -1; }); // runs in the child only
   CHECK(f.run_one(f.job("test.policy", nlohmann::json::array())) ==
         TaskOutcome{Succeeded{SCHED_BATCH}});
+}
+
+TEST_CASE("a job reaches its child with every field as it was") {
+  ProcessPoolFixture f(1);
+  f.registry.add("test.describe_job", [](TaskContext&) { return nullptr; }); // runs in the child
+  Job full = f.job("test.describe_job", nlohmann::json::array({1, "two", {{"three", 3.5}}}));
+  full.kwargs = {{"key", "välue \"quoted\""}, {"list", {1, 2}}};
+  full.queue = "high";
+  full.priority = 7;
+  full.eta = Timestamp(std::chrono::microseconds(1'700'000'000'123'456));
+  full.expires = Timestamp(std::chrono::microseconds(1'800'000'000'000'001));
+  full.retries = 3;
+  full.soft_time_limit = std::chrono::microseconds(1'500'000);
+  full.hard_time_limit = std::chrono::seconds(9);
+  full.parent_id = f.job("x", nlohmann::json::array()).id;
+  full.root_id = f.job("x", nlohmann::json::array()).id;
+  full.group = "g-1";
+  full.group_index = 4;
+  full.ignore_result = true;
+  full.shadow = "shown";
+  full.origin = "123@host";
+  full.reply_to = "replies";
+  full.argsrepr = "(1, 'two')";
+  full.kwargsrepr = "{'key': ...}";
+  full.sent_at = Timestamp(std::chrono::microseconds(1'700'000'000'000'999));
+  full.embed = {{"callbacks", nullptr},
+                {"errbacks", nullptr},
+                {"chain", {{{"task", "demo.add"}}}},
+                {"chord", nullptr}};
+  full.extra_headers.set("x-custom", HeaderValue(std::string("kept")));
+  CHECK(f.run_one(full) == TaskOutcome{Succeeded{test::describe(full)}});
+  // And a job with nothing but the required fields.
+  const Job bare = f.job("test.describe_job", nlohmann::json::array());
+  CHECK(f.run_one(bare) == TaskOutcome{Succeeded{test::describe(bare)}});
 }
 
 TEST_CASE("a child that dies fails only its job, as WorkerLost, and is replaced") {

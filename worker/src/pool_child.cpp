@@ -76,7 +76,7 @@ int run_pool_child(const TaskRegistry& registry, int in_fd, int out_fd) {
     reader.append(std::string_view(chunk, static_cast<std::size_t>(n)));
     try {
       while (auto frame = reader.next()) {
-        const Job job = detail::job_from_frame(*frame);
+        const Job job = detail::job_from_frame(std::move(*frame));
         const TaskOutcome outcome = run_one(registry, job);
         if (!write_all(out_fd,
                        detail::encode_frame({{"id", job.id.str()}, {"outcome", to_json(outcome)}})))

@@ -1,6 +1,6 @@
 // The frames between the worker and its pool children: a 4-byte big-endian
-// length, then that many bytes of JSON. A job travels as its Celery message
-// (the same codec as on the broker), an outcome as to_json(TaskOutcome).
+// length, then that many bytes of JSON. A job travels as one JSON object of
+// its fields (job_frame), an outcome as to_json(TaskOutcome).
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "celeriac/core/celery_protocol.hpp"
 #include "celeriac/core/job.hpp"
 
 namespace celeriac::worker::detail {
@@ -18,6 +17,8 @@ namespace celeriac::worker::detail {
 inline constexpr std::size_t kMaxFrameBytes = 64u << 20;
 
 std::string encode_frame(const nlohmann::json& payload);
+// TEXT is the frame's JSON already written.
+std::string encode_frame_text(std::string_view text);
 
 // Collects bytes as they arrive and yields whole frames. A length over
 // kMaxFrameBytes or a payload that is not JSON throws DecodeError.
@@ -30,7 +31,12 @@ class FrameReader {
   std::string buffer_;
 };
 
-nlohmann::json job_frame(const Job& job);
-Job job_from_frame(const nlohmann::json& frame); // throws DecodeError
+// The job as one JSON object, written straight to text: each field under its
+// own key, times and durations in microseconds, a field without a value left
+// out. It used to travel as its Celery message (the headers as JSON beside
+// the body), which cost the loop an encoding and the child a full decode with
+// every check of hostile input, for a job the worker had already decoded.
+std::string job_frame(const Job& job);
+Job job_from_frame(nlohmann::json frame); // throws DecodeError
 
 } // namespace celeriac::worker::detail

@@ -272,7 +272,7 @@ class ProcessPool::Impl {
 
   void send(Child* child, std::shared_ptr<Work> work) {
     auto* request = new WriteRequest;
-    request->data = detail::encode_frame(detail::job_frame(work->job));
+    request->data = detail::encode_frame_text(detail::job_frame(work->job));
     uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
     uv_write(&request->req, reinterpret_cast<uv_stream_t*>(&child->jobs), &buf, 1,
              [](uv_write_t* req, int) { delete reinterpret_cast<WriteRequest*>(req); });
