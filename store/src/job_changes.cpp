@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "celeriac/core/json_text.hpp"
 #include "celeriac/store/migrations.hpp"
 
 namespace celeriac::store {
@@ -136,22 +137,7 @@ class RowsText {
     text_ += "\":";
   }
 
-  // Ids, names and timestamps need no escaping; anything else goes through
-  // the JSON library's.
-  void put_string(std::string_view value) {
-    const bool plain = std::all_of(value.begin(), value.end(), [](char c) {
-      const auto u = static_cast<unsigned char>(c);
-      return u >= 0x20 && u < 0x7f && c != '"' && c != '\\';
-    });
-    if (!plain) {
-      text_ += nlohmann::json(std::string(value))
-                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      return;
-    }
-    text_ += '"';
-    text_ += value;
-    text_ += '"';
-  }
+  void put_string(std::string_view value) { append_json_string(text_, value); }
 
   std::string text_;
   std::size_t rows_ = 0;

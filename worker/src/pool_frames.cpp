@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "celeriac/core/error.hpp"
+#include "celeriac/core/json_text.hpp"
 
 namespace celeriac::worker::detail {
 namespace {
@@ -14,7 +15,10 @@ class ObjectText {
  public:
   ObjectText() : text_("{") {}
 
-  void text(std::string_view key, const std::string& value) { json(key, nlohmann::json(value)); }
+  void text(std::string_view key, const std::string& value) {
+    put_key(key);
+    append_json_string(text_, value);
+  }
   void text(std::string_view key, const std::optional<std::string>& value) {
     if (value) text(key, *value);
   }
