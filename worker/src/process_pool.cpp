@@ -26,8 +26,13 @@ using detail::start_timer;
 
 struct Child;
 
+// What the pool keeps of a job: its frame, written once it is handed in (a
+// copy of the whole Job cost more than the frame), and what the loop needs.
 struct Work {
-  Job job;
+  JobId id;
+  std::string task;
+  std::optional<Duration> soft_time_limit, hard_time_limit;
+  std::string frame; // moved into the write once a child takes it
   const TaskDefinition* definition = nullptr;
   std::function<void(TaskOutcome)> done;
   Child* child = nullptr;
@@ -84,7 +89,11 @@ class ProcessPool::Impl {
   void run(const Job& job, const TaskDefinition& definition,
            std::function<void(TaskOutcome)> done) {
     auto work = std::make_shared<Work>();
-    work->job = job;
+    work->id = job.id;
+    work->task = job.task;
+    work->soft_time_limit = job.soft_time_limit;
+    work->hard_time_limit = job.hard_time_limit;
+    work->frame = detail::encode_frame_text(detail::job_frame(job));
     work->definition = &definition;
     work->done = std::move(done);
     queue_.push_back(std::move(work));
@@ -93,7 +102,7 @@ class ProcessPool::Impl {
 
   bool terminate(const JobId& id) {
     for (Child* child : children_) {
-      if (child->current && child->current->job.id == id) {
+      if (child->current && child->current->id == id) {
         child->current->terminated = true;
         uv_process_kill(&child->process, SIGKILL);
         return true;
@@ -233,7 +242,7 @@ class ProcessPool::Impl {
                                std::nullopt, std::nullopt});
       } else {
         const std::string why = "pool child " + child->how_it_ended;
-        spdlog::error("worker: job {} ({}) lost: {}", work->job.id.str(), work->job.task, why);
+        spdlog::error("worker: job {} ({}) lost: {}", work->id.str(), work->task, why);
         complete(*work, Failed{work->terminated ? "Terminated" : "WorkerLost",
                                ErrorKind::WorkerLost, why, std::nullopt, std::nullopt});
       }
@@ -272,7 +281,7 @@ class ProcessPool::Impl {
 
   void send(Child* child, std::shared_ptr<Work> work) {
     auto* request = new WriteRequest;
-    request->data = detail::encode_frame_text(detail::job_frame(work->job));
+    request->data = std::move(work->frame);
     uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
     uv_write(&request->req, reinterpret_cast<uv_stream_t*>(&child->jobs), &buf, 1,
              [](uv_write_t* req, int) { delete reinterpret_cast<WriteRequest*>(req); });
@@ -283,10 +292,8 @@ class ProcessPool::Impl {
 
   void start_limits(Work& work) {
     const TaskDefaults& defaults = work.definition->defaults;
-    const auto soft =
-        work.job.soft_time_limit ? work.job.soft_time_limit : defaults.soft_time_limit;
-    const auto hard =
-        work.job.hard_time_limit ? work.job.hard_time_limit : defaults.hard_time_limit;
+    const auto soft = work.soft_time_limit ? work.soft_time_limit : defaults.soft_time_limit;
+    const auto hard = work.hard_time_limit ? work.hard_time_limit : defaults.hard_time_limit;
     if (soft) {
       work.soft = start_timer(loop_, &work, *soft, [](uv_timer_t* t) {
         auto* w = static_cast<Work*>(t->data);
