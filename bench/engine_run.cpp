@@ -420,7 +420,10 @@ EndToEndResult run_end_to_end(const EngineSpec& spec, PoolKind pool) {
   // Drain: N jobs queued before the worker starts (not timed), the way
   // celery_bench runs Celery; from the first task start to the last SUCCESS.
   client.enqueue_many(noop_requests(scratch.queue, 0, n));
+  // The drain's CPU is counted from before the worker starts (its start, a
+  // process pool's children included, is in it), over that whole span.
   const CpuSnapshot drain_before = cpu_snapshot();
+  const auto drain_counted_from = Clock::now();
   WorkerProcess worker(spec, scratch, pool, spec.concurrency);
   MemorySampler memory{worker.pid()};
   wait_started(stamps, 0, n, memory);
@@ -432,7 +435,7 @@ EndToEndResult run_end_to_end(const EngineSpec& spec, PoolKind pool) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(drained.time_since_epoch()).count());
   result.drain_rate = static_cast<double>(n) / (static_cast<double>(drained_ns - first) * 1e-9);
   result.drain_cpu = cpu_share(drain_before, spec, worker_cpu_seconds(worker.pid()), n,
-                               static_cast<double>(drained_ns - first) * 1e-9);
+                               seconds(drained - drain_counted_from));
 
   // End to end: N more jobs handed to the client at once (enqueue_many
   // pipelines them through the confirm window) while the worker runs them.

@@ -1,6 +1,6 @@
 // BatchWriter: the StoreWriter thread's connection, and how one batch is
-// written: in one transaction, or, when PostgreSQL refuses the batch for its
-// data, split in halves until the refused changes stand alone.
+// written: as one statement in autocommit, or, when PostgreSQL refuses the
+// batch for its data, split in halves until the refused changes stand alone.
 //
 // Threading: one thread (the StoreWriter's) uses a BatchWriter.
 #pragma once
@@ -17,8 +17,10 @@
 
 namespace celeriac::store::detail {
 
-// The connection failed (or a commit's outcome is unknown): nothing of the
-// batch may be assumed written, and the connection has been dropped.
+// The connection failed: the batch may or may not have been committed (a
+// statement that ran to its commit before the connection went, and whose
+// reply was lost, is written), and the connection has been dropped. The
+// caller writes the batch again; see docs/store.md on what that re-applies.
 class ConnectionLost : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
