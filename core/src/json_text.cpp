@@ -1,8 +1,9 @@
 #include "celeriac/core/json_text.hpp"
 
 #include <algorithm>
+#include <iterator>
 
-#include <nlohmann/json.hpp>
+#include <fmt/format.h>
 
 namespace celeriac {
 
@@ -19,6 +20,41 @@ void append_json_string(std::string& out, std::string_view value) {
   out += '"';
   out += value;
   out += '"';
+}
+
+void JsonMembers::key(std::string_view name) {
+  if (!first_) out_ += ',';
+  first_ = false;
+  out_ += '"';
+  out_ += name;
+  out_ += "\":";
+}
+
+void JsonMembers::text(std::string_view name, std::string_view value) {
+  key(name);
+  append_json_string(out_, value);
+}
+
+void JsonMembers::text(std::string_view name, const std::optional<std::string>& value) {
+  if (value) text(name, *value);
+}
+
+void JsonMembers::number(std::string_view name, long long value) {
+  key(name);
+  fmt::format_to(std::back_inserter(out_), "{}", value);
+}
+
+void JsonMembers::number(std::string_view name, const std::optional<int>& value) {
+  if (value) number(name, *value);
+}
+
+void JsonMembers::id(std::string_view name, const std::optional<JobId>& value) {
+  if (value) text(name, value->str());
+}
+
+void JsonMembers::json(std::string_view name, const nlohmann::json& value) {
+  key(name);
+  out_ += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 } // namespace celeriac

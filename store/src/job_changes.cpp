@@ -83,68 +83,11 @@ void merge(Merged& m, const JobChange& c) {
   }
 }
 
-// One batch as the JSON text of an array of row objects, written straight
-// into one buffer: a DOM of maps per row cost the writer thread more than
-// the rest of a batch did. Keys without a value are left out (the recordset
-// reads a missing key as null), which spares PostgreSQL parsing them too.
-class RowsText {
- public:
-  RowsText() { text_ = "["; }
+void put_time(JsonMembers& row, std::string_view key, const std::optional<Timestamp>& value) {
+  if (value) row.text(key, format_iso8601(*value));
+}
 
-  void begin_row() {
-    text_ += rows_++ == 0 ? "{" : ",{";
-    first_key_ = true;
-  }
-  void end_row() { text_ += '}'; }
-
-  void text(std::string_view key, std::string_view value) {
-    put_key(key);
-    put_string(value);
-  }
-  void optional_text(std::string_view key, const std::optional<std::string>& value) {
-    if (value) text(key, *value);
-  }
-  void number(std::string_view key, long long value) {
-    put_key(key);
-    fmt::format_to(std::back_inserter(text_), "{}", value);
-  }
-  void number(std::string_view key, const std::optional<int>& value) {
-    if (value) number(key, *value);
-  }
-  void time(std::string_view key, const std::optional<Timestamp>& value) {
-    if (value) text(key, format_iso8601(*value));
-  }
-  void id(std::string_view key, const std::optional<JobId>& value) {
-    if (value) text(key, value->str());
-  }
-  // Replace, not throw: an error message from a task may hold invalid UTF-8.
-  void json(std::string_view key, const nlohmann::json& value) {
-    put_key(key);
-    text_ += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  }
-
-  std::string finish() && {
-    text_ += ']';
-    return std::move(text_);
-  }
-
- private:
-  void put_key(std::string_view key) {
-    if (!first_key_) text_ += ',';
-    first_key_ = false;
-    text_ += '"';
-    text_ += key; // our own column names: nothing to escape
-    text_ += "\":";
-  }
-
-  void put_string(std::string_view value) { append_json_string(text_, value); }
-
-  std::string text_;
-  std::size_t rows_ = 0;
-  bool first_key_ = true;
-};
-
-void put_description(RowsText& row, const Job& job) {
+void put_description(JsonMembers& row, const Job& job) {
   row.text("task", job.task);
   row.text("queue", job.queue);
   row.number("priority", job.priority);
@@ -152,32 +95,30 @@ void put_description(RowsText& row, const Job& job) {
   row.json("kwargs", job.kwargs);
   row.id("parent_id", job.parent_id);
   row.id("root_id", job.root_id);
-  row.optional_text("group_id", job.group);
-  row.time("eta", job.eta);
-  row.time("expires", job.expires);
+  row.text("group_id", job.group);
+  put_time(row, "eta", job.eta);
+  put_time(row, "expires", job.expires);
 }
 
-void put_row(RowsText& row, const Merged& m) {
+void put_row(JsonMembers& row, const Merged& m) {
   const JobChange& top = *m.top;
-  row.begin_row();
   row.text("id", top.id.str());
   row.text("state", to_string(top.state));
   row.number("retries", m.retries);
   row.number("deliveries", m.deliveries);
   row.number("max_retries", m.max_retries);
-  row.optional_text("worker", m.worker);
+  row.text("worker", m.worker);
   if (top.result) row.json("result", *top.result);
-  row.time("enqueued_at", m.enqueued_at);
-  row.time("received_at", m.received_at);
-  row.time("started_at", m.started_at);
-  if (is_terminal(top.state)) row.time("finished_at", top.at);
+  put_time(row, "enqueued_at", m.enqueued_at);
+  put_time(row, "received_at", m.received_at);
+  put_time(row, "started_at", m.started_at);
+  if (is_terminal(top.state)) put_time(row, "finished_at", top.at);
   if (top.error) {
     row.text("error_type", top.error->type);
     row.text("error_message", top.error->message);
     row.text("error_stack", top.error->stack);
   }
   if (m.job != nullptr) put_description(row, *m.job);
-  row.end_row();
 }
 
 // The statement, per schema. `excluded` is the incoming (merged) change; it
@@ -282,9 +223,19 @@ DeliveryCounts apply_changes(pqxx::transaction_base& txn, const std::string& sch
   std::map<JobId, Merged> merged;
   for (const JobChange& change : changes)
     merge(merged[change.id], change);
-  RowsText rows;
-  for (const auto& [id, m] : merged)
-    put_row(rows, m);
+  // The batch as the JSON text of an array of row objects, written straight
+  // into one buffer: a DOM of maps per row cost the writer thread more than
+  // the rest of a batch did. Keys without a value are left out (the
+  // recordset reads a missing key as null), which spares PostgreSQL parsing
+  // them too.
+  std::string rows = "[";
+  for (const auto& [id, m] : merged) {
+    rows += rows.size() == 1 ? "{" : ",{";
+    JsonMembers row(rows);
+    put_row(row, m);
+    rows += '}';
+  }
+  rows += ']';
   // Prepared once per connection and schema: the statement is long, and
   // parsing and planning it again for every batch cost PostgreSQL more than
   // a small batch's rows. (libpqxx registers it with the server on first
@@ -299,7 +250,7 @@ DeliveryCounts apply_changes(pqxx::transaction_base& txn, const std::string& sch
   const std::string statement =
       "celeriac_apply_changes." + schema + (counted ? ".counted" : ".quiet");
   txn.conn().prepare(statement, upsert_text(txn.quote_name(schema), counted));
-  const pqxx::result written = txn.exec_prepared(statement, std::move(rows).finish());
+  const pqxx::result written = txn.exec_prepared(statement, rows);
   for (const auto& row : written) {
     if (const auto id = JobId::parse(row[0].c_str())) counts[*id] = row[1].as<int>();
   }

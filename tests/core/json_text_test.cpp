@@ -32,3 +32,17 @@ TEST_CASE("invalid UTF-8 becomes U+FFFD, still valid JSON") {
   CHECK(nlohmann::json::parse(as_json("bad \xff byte")).get<std::string>() ==
         "bad \xEF\xBF\xBD byte");
 }
+
+TEST_CASE("JsonMembers writes members with commas between, and leaves out what has no value") {
+  std::string out = "{";
+  celeriac::JsonMembers members(out);
+  members.text("name", "a \"b\"");
+  members.text("absent", std::optional<std::string>());
+  members.number("n", -42);
+  members.number("none", std::optional<int>());
+  members.id("no_id", std::nullopt);
+  members.json("list", nlohmann::json::array({1, "x"}));
+  out += '}';
+  CHECK(nlohmann::json::parse(out) ==
+        nlohmann::json{{"name", "a \"b\""}, {"n", -42}, {"list", {1, "x"}}});
+}

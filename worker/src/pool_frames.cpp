@@ -1,63 +1,17 @@
 #include "pool_frames.hpp"
 
-#include <fmt/format.h>
-
-#include <iterator>
-
 #include "celeriac/core/error.hpp"
 #include "celeriac/core/json_text.hpp"
 
 namespace celeriac::worker::detail {
 namespace {
 
-// Writes one object's members: {"key":value,...}.
-class ObjectText {
- public:
-  ObjectText() : text_("{") {}
-
-  void text(std::string_view key, const std::string& value) {
-    put_key(key);
-    append_json_string(text_, value);
-  }
-  void text(std::string_view key, const std::optional<std::string>& value) {
-    if (value) text(key, *value);
-  }
-  void number(std::string_view key, std::int64_t value) {
-    put_key(key);
-    fmt::format_to(std::back_inserter(text_), "{}", value);
-  }
-  void number(std::string_view key, const std::optional<int>& value) {
-    if (value) number(key, *value);
-  }
-  void micros(std::string_view key, const std::optional<Timestamp>& value) {
-    if (value) number(key, value->time_since_epoch().count());
-  }
-  void micros(std::string_view key, const std::optional<Duration>& value) {
-    if (value) number(key, value->count());
-  }
-  void id(std::string_view key, const std::optional<JobId>& value) {
-    if (value) text(key, value->str());
-  }
-  void json(std::string_view key, const nlohmann::json& value) {
-    put_key(key);
-    text_ += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  }
-
-  std::string finish() && {
-    text_ += '}';
-    return std::move(text_);
-  }
-
- private:
-  void put_key(std::string_view key) {
-    if (text_.size() > 1) text_ += ',';
-    text_ += '"';
-    text_ += key; // our own field names: nothing to escape
-    text_ += "\":";
-  }
-
-  std::string text_;
-};
+void put_micros(JsonMembers& o, std::string_view key, const std::optional<Timestamp>& value) {
+  if (value) o.number(key, value->time_since_epoch().count());
+}
+void put_micros(JsonMembers& o, std::string_view key, const std::optional<Duration>& value) {
+  if (value) o.number(key, value->count());
+}
 
 template <typename T>
 std::optional<T> optional_field(const nlohmann::json& frame, const char* key) {
@@ -106,18 +60,19 @@ std::optional<nlohmann::json> FrameReader::next() {
 }
 
 std::string job_frame(const Job& job) {
-  ObjectText o;
+  std::string text = "{";
+  JsonMembers o(text);
   o.text("id", job.id.str());
   o.text("task", job.task);
   o.json("args", job.args);
   o.json("kwargs", job.kwargs);
   o.text("queue", job.queue);
   if (job.priority != 0) o.number("priority", job.priority);
-  o.micros("eta", job.eta);
-  o.micros("expires", job.expires);
+  put_micros(o, "eta", job.eta);
+  put_micros(o, "expires", job.expires);
   if (job.retries != 0) o.number("retries", job.retries);
-  o.micros("soft_time_limit", job.soft_time_limit);
-  o.micros("hard_time_limit", job.hard_time_limit);
+  put_micros(o, "soft_time_limit", job.soft_time_limit);
+  put_micros(o, "hard_time_limit", job.hard_time_limit);
   o.id("parent_id", job.parent_id);
   o.id("root_id", job.root_id);
   o.text("group", job.group);
@@ -128,10 +83,11 @@ std::string job_frame(const Job& job) {
   o.text("reply_to", job.reply_to);
   o.text("argsrepr", job.argsrepr);
   o.text("kwargsrepr", job.kwargsrepr);
-  o.micros("sent_at", job.sent_at);
+  put_micros(o, "sent_at", job.sent_at);
   if (!job.embed.is_null()) o.json("embed", job.embed);
   if (!job.extra_headers.empty()) o.json("extra_headers", to_json(job.extra_headers));
-  return std::move(o).finish();
+  text += '}';
+  return text;
 }
 
 Job job_from_frame(nlohmann::json frame) {
