@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <sched.h>
 
-#include <cerrno>
 #include <cstring>
 
 #include <spdlog/spdlog.h>

@@ -4,8 +4,8 @@
 -- version 3 and 273-288 ms with these.
 
 -- Counts per state and queue are asked of the jobs still in flight (what is
--- pending, running, waiting to retry); finished jobs are counted by their
--- finish time (jobs_finished_at_idx). Only live jobs are indexed.
+-- pending, running, waiting to retry). Only live jobs are indexed; counting
+-- finished jobs by state or queue reads the table.
 drop index :"schema".jobs_state_queue_idx;
 create index jobs_live_state_queue_idx on :"schema".jobs (state, queue)
   where state in ('PENDING', 'RECEIVED', 'STARTED', 'RETRY');
