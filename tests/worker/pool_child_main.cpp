@@ -21,6 +21,16 @@ int main(int argc, char** argv) {
   // The job as the child received it, every field, for process_pool_test.
   registry.add("test.describe_job",
                [](celeriac::TaskContext& ctx) { return celeriac::test::describe(ctx.job()); });
+  // Each kind of outcome, for process_pool_test: args[0] names it.
+  registry.add("test.outcome", [](celeriac::TaskContext& ctx) -> nlohmann::json {
+    using namespace std::chrono_literals;
+    const std::string kind = ctx.job().args.at(0).get<std::string>();
+    if (kind == "retry") throw celeriac::Retry{1500ms, "try later: \"quoted\""};
+    if (kind == "reject") throw celeriac::Reject{"never again"};
+    if (kind == "failure")
+      throw celeriac::TaskFailure(celeriac::ErrorKind::Http, "slow down", 429, 30s);
+    return nlohmann::json::parse(R"({"text": "välue\n", "n": [1, 2.5, null, true]})");
+  });
   if (with_config) {
     celeriac::worker::apply_task_config(celeriac::parse_config(argv[3], "--config-text"), registry);
   }

@@ -110,6 +110,21 @@ TEST_CASE("a job reaches its child with every field as it was") {
   CHECK(f.run_one(bare) == TaskOutcome{Succeeded{test::describe(bare)}});
 }
 
+TEST_CASE("each kind of outcome comes back from the child as it left it") {
+  ProcessPoolFixture f(1);
+  f.registry.add("test.outcome", [](TaskContext&) { return nullptr; }); // runs in the child
+  const auto outcome = [&](const char* kind) {
+    return f.run_one(f.job("test.outcome", nlohmann::json::array({kind})));
+  };
+  CHECK(outcome("success") ==
+        TaskOutcome{Succeeded{{{"text", "välue\n"}, {"n", {1, 2.5, nullptr, true}}}}});
+  CHECK(outcome("retry") ==
+        TaskOutcome{RetryRequested{std::chrono::milliseconds(1500), "try later: \"quoted\""}});
+  CHECK(outcome("reject") == TaskOutcome{Rejected{"never again"}});
+  CHECK(outcome("failure") == TaskOutcome{Failed{"TaskFailure", ErrorKind::Http, "slow down", 429,
+                                                 std::chrono::seconds(30)}});
+}
+
 TEST_CASE("a child that dies fails only its job, as WorkerLost, and is replaced") {
   ProcessPoolFixture f(1);
   const auto lost = std::get<Failed>(f.run_one(f.job("demo.crash", nlohmann::json::array())));

@@ -76,11 +76,8 @@ int run_pool_child(const TaskRegistry& registry, int in_fd, int out_fd) {
     reader.append(std::string_view(chunk, static_cast<std::size_t>(n)));
     try {
       while (auto frame = reader.next()) {
-        const Job job = detail::job_from_frame(std::move(*frame));
-        const TaskOutcome outcome = run_one(registry, job);
-        if (!write_all(out_fd,
-                       detail::encode_frame({{"id", job.id.str()}, {"outcome", to_json(outcome)}})))
-          return 1;
+        const Job job = detail::job_from_frame(*frame);
+        if (!write_all(out_fd, detail::outcome_frame(run_one(registry, job)))) return 1;
       }
     } catch (const std::exception& e) {
       spdlog::error("pool child: {}", e.what());

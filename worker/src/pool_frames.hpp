@@ -1,6 +1,9 @@
 // The frames between the worker and its pool children: a 4-byte big-endian
-// length, then that many bytes of JSON. A job travels as one JSON object of
-// its fields (job_frame), an outcome as to_json(TaskOutcome).
+// length, then that many bytes. A job frame holds the job's fields, each
+// tagged and length-prefixed (job_frame); an outcome frame holds a task's
+// result as JSON text, or any other outcome as to_json(TaskOutcome)
+// (outcome_frame). Both ends are the same binary (docs/worker.md: restart the
+// workers after replacing it), so the layout carries no version.
 #pragma once
 
 #include <cstdint>
@@ -8,35 +11,41 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
 #include "celeriac/core/job.hpp"
+#include "celeriac/worker/task_outcome.hpp"
 
 namespace celeriac::worker::detail {
 
 inline constexpr std::size_t kMaxFrameBytes = 64u << 20;
 
-std::string encode_frame(const nlohmann::json& payload);
-// TEXT is the frame's JSON already written.
-std::string encode_frame_text(std::string_view text);
-
-// Collects bytes as they arrive and yields whole frames. A length over
-// kMaxFrameBytes or a payload that is not JSON throws DecodeError.
+// Collects bytes as they arrive and yields whole frames' payloads, each
+// valid until the next append(). A length over kMaxFrameBytes throws
+// DecodeError.
 class FrameReader {
  public:
-  void append(std::string_view bytes) { buffer_.append(bytes); }
-  std::optional<nlohmann::json> next();
+  void append(std::string_view bytes);
+  std::optional<std::string_view> next();
 
  private:
   std::string buffer_;
+  std::size_t consumed_ = 0; // bytes of buffer_ already yielded
 };
 
-// The job as one JSON object, written straight to text: each field under its
-// own key, times and durations in microseconds, a field without a value left
-// out. It used to travel as its Celery message (the headers as JSON beside
-// the body), which cost the loop an encoding and the child a full decode with
-// every check of hostile input, for a job the worker had already decoded.
+// job_frame and outcome_frame return the whole frame, its length first;
+// job_from_frame and outcome_from_frame take the payload FrameReader yields.
+//
+// The job: each field with a value as a one-byte tag, a
+// 4-byte length and its bytes; text as it is, numbers as 8 bytes, ids as
+// their 16, times and durations in microseconds, args, kwargs, embed and the
+// extra headers as JSON text. It used to be one JSON object, which cost the
+// child a document of a dozen keys to build and take apart per job, and
+// before that the job's Celery message.
 std::string job_frame(const Job& job);
-Job job_from_frame(nlohmann::json frame); // throws DecodeError
+Job job_from_frame(std::string_view payload); // throws DecodeError naming the field
+
+// The outcome: 'S' and the result's JSON text for a
+// success, 'J' and to_json(outcome) for any other.
+std::string outcome_frame(const TaskOutcome& outcome);
+TaskOutcome outcome_from_frame(std::string_view payload); // throws DecodeError
 
 } // namespace celeriac::worker::detail

@@ -93,7 +93,7 @@ class ProcessPool::Impl {
     work->task = job.task;
     work->soft_time_limit = job.soft_time_limit;
     work->hard_time_limit = job.hard_time_limit;
-    work->frame = detail::encode_frame_text(detail::job_frame(job));
+    work->frame = detail::job_frame(job);
     work->definition = &definition;
     work->done = std::move(done);
     queue_.push_back(std::move(work));
@@ -204,7 +204,7 @@ class ProcessPool::Impl {
     child->reader.append(std::string_view(buf->base, static_cast<std::size_t>(n)));
     try {
       while (auto frame = child->reader.next())
-        on_outcome(child, outcome_from_json(frame->at("outcome")));
+        on_outcome(child, detail::outcome_from_frame(*frame));
     } catch (const std::exception& e) {
       spdlog::error("worker: pool child {} sent a broken frame ({}); replacing it",
                     child->process.pid, e.what());

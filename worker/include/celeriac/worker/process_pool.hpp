@@ -1,8 +1,8 @@
 // ProcessPool: the default `--pool process` TaskRunner. N children, each a
 // copy of the worker's own binary started with uv_spawn in child mode
 // (run_pool_child below), run one job at a time. Jobs go down and outcomes
-// come up as length-prefixed JSON frames on two pipes (the child's fds 3 and
-// 4; its stdout and stderr stay the worker's, for the task's own output).
+// come up as length-prefixed frames on two pipes (the child's fds 3 and 4;
+// its stdout and stderr stay the worker's, for the task's own output).
 //
 // - soft time limit: SIGUSR1 to the child, which cancels the job's
 //   TaskContext (cancelled() turns true, checkpoint() throws);
