@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     const std::string kind = ctx.job().args.at(0).get<std::string>();
     if (kind == "retry") throw celeriac::Retry{1500ms, "try later: \"quoted\""};
     if (kind == "reject") throw celeriac::Reject{"never again"};
+    if (kind == "huge") return std::string(64u << 20, 'x'); // over the frame limit with its quotes
     if (kind == "failure")
       throw celeriac::TaskFailure(celeriac::ErrorKind::Http, "slow down", 429, 30s);
     return nlohmann::json::parse(R"({"text": "välue\n", "n": [1, 2.5, null, true]})");

@@ -121,6 +121,12 @@ TEST_CASE("each kind of outcome comes back from the child as it left it") {
   CHECK(outcome("retry") ==
         TaskOutcome{RetryRequested{std::chrono::milliseconds(1500), "try later: \"quoted\""}});
   CHECK(outcome("reject") == TaskOutcome{Rejected{"never again"}});
+  const TaskOutcome huge = outcome("huge");
+  REQUIRE(std::holds_alternative<Failed>(huge));
+  CHECK(std::get<Failed>(huge).type == "ResultTooLarge");
+  CHECK(std::get<Failed>(huge).kind == ErrorKind::Validation);
+  CHECK(std::get<Failed>(huge).message.find("67108866 bytes") != std::string::npos);
+  CHECK(f.pool->children_started() == 1); // the child was not taken for broken
   CHECK(outcome("failure") == TaskOutcome{Failed{"TaskFailure", ErrorKind::Http, "slow down", 429,
                                                  std::chrono::seconds(30)}});
 }

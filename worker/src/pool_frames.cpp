@@ -328,6 +328,15 @@ std::string outcome_frame(const TaskOutcome& outcome) {
   const auto* success = std::get_if<Succeeded>(&outcome);
   const std::string text = (success ? success->result : to_json(outcome))
                                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (1 + text.size() > kMaxFrameBytes) {
+    // Too big for the pipe: the job fails for good, rather than its child
+    // being taken for broken and the job retried into the same wall.
+    return outcome_frame(
+        Failed{success ? "ResultTooLarge" : "OutcomeTooLarge", ErrorKind::Validation,
+               fmt::format("the task's {} is {} bytes of JSON, over the process pool's limit of {}",
+                           success ? "result" : "error", text.size(), kMaxFrameBytes - 1),
+               std::nullopt, std::nullopt});
+  }
   std::string frame;
   frame.reserve(5 + text.size());
   put_u32(frame, static_cast<std::uint32_t>(1 + text.size()));

@@ -43,8 +43,10 @@ class FrameReader {
 std::string job_frame(const Job& job);
 Job job_from_frame(std::string_view payload); // throws DecodeError naming the field
 
-// The outcome: 'S' and the result's JSON text for a
-// success, 'J' and to_json(outcome) for any other.
+// The outcome: 'S' and the result's JSON text for a success, 'J' and
+// to_json(outcome) for any other. An outcome whose frame would pass
+// kMaxFrameBytes goes as Failed ResultTooLarge (or OutcomeTooLarge), a
+// permanent error, instead of the child being taken for broken.
 std::string outcome_frame(const TaskOutcome& outcome);
 TaskOutcome outcome_from_frame(std::string_view payload); // throws DecodeError
 
