@@ -142,6 +142,37 @@ TEST_CASE("text that needs escaping is stored as given, invalid UTF-8 replaced")
   CHECK(r[8].as<std::string>() == "line 1\n\tline 2");
 }
 
+TEST_CASE("every time is stored to the microsecond, before 1970 and far ahead too") {
+  ScratchSchema s;
+  Job job = test_job();
+  const auto us = [](std::int64_t n) { return Timestamp{} + std::chrono::microseconds(n); };
+  job.eta = us(-1'500'007);                  // 1969-12-31T23:59:58.499993Z
+  job.expires = us(253'402'214'400'000'001); // 9999-12-31T00:00:00.000001Z
+  JobChange pending = celeriac::store::pending_change(job, us(1'700'000'000'000'001));
+  JobChange received = celeriac::store::received_change(job, us(1'700'000'000'123'456), "w:1");
+  JobChange started = celeriac::store::job_change(job.id, JobState::Started, us(-999'999));
+  JobChange done =
+      celeriac::store::job_change(job.id, JobState::Success, us(1'700'000'001'999'999));
+  apply(s, {pending});
+  apply(s, {received, started, done});
+  pqxx::work tx{s.conn};
+  const auto r = tx.exec_params1(
+      "select (extract(epoch from eta) * 1000000)::bigint, (extract(epoch from expires) * "
+      "1000000)::bigint,"
+      " (extract(epoch from enqueued_at) * 1000000)::bigint,"
+      " (extract(epoch from received_at) * 1000000)::bigint,"
+      " (extract(epoch from started_at) * 1000000)::bigint,"
+      " (extract(epoch from finished_at) * 1000000)::bigint from " +
+          s.table("jobs") + " where id = $1",
+      job.id.str());
+  CHECK(r[0].as<std::int64_t>() == -1'500'007);
+  CHECK(r[1].as<std::int64_t>() == 253'402'214'400'000'001);
+  CHECK(r[2].as<std::int64_t>() == 1'700'000'000'000'001);
+  CHECK(r[3].as<std::int64_t>() == 1'700'000'000'123'456);
+  CHECK(r[4].as<std::int64_t>() == -999'999);
+  CHECK(r[5].as<std::int64_t>() == 1'700'000'001'999'999);
+}
+
 TEST_CASE("a STARTED change that carries its delivery counts as RECEIVED too") {
   ScratchSchema s;
   const Job job = test_job();
