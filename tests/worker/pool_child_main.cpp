@@ -27,7 +27,9 @@ int main(int argc, char** argv) {
     const std::string kind = ctx.job().args.at(0).get<std::string>();
     if (kind == "retry") throw celeriac::Retry{1500ms, "try later: \"quoted\""};
     if (kind == "reject") throw celeriac::Reject{"never again"};
-    if (kind == "huge") return std::string(64u << 20, 'x'); // over the frame limit with its quotes
+    // With its quotes and the outcome's kind byte, exactly the frame limit, and one over.
+    if (kind == "largest") return std::string((64u << 20) - 3, 'x');
+    if (kind == "too large") return std::string((64u << 20) - 2, 'x');
     if (kind == "failure")
       throw celeriac::TaskFailure(celeriac::ErrorKind::Http, "slow down", 429, 30s);
     return nlohmann::json::parse(R"({"text": "välue\n", "n": [1, 2.5, null, true]})");

@@ -121,14 +121,31 @@ TEST_CASE("each kind of outcome comes back from the child as it left it") {
   CHECK(outcome("retry") ==
         TaskOutcome{RetryRequested{std::chrono::milliseconds(1500), "try later: \"quoted\""}});
   CHECK(outcome("reject") == TaskOutcome{Rejected{"never again"}});
-  const TaskOutcome huge = outcome("huge");
-  REQUIRE(std::holds_alternative<Failed>(huge));
-  CHECK(std::get<Failed>(huge).type == "ResultTooLarge");
-  CHECK(std::get<Failed>(huge).kind == ErrorKind::Validation);
-  CHECK(std::get<Failed>(huge).message.find("67108866 bytes") != std::string::npos);
+  const std::size_t limit = 64u << 20;
+  const TaskOutcome largest = outcome("largest");
+  REQUIRE(std::holds_alternative<Succeeded>(largest));
+  CHECK(std::get<Succeeded>(largest).result.get_ref<const std::string&>().size() == limit - 3);
+  const TaskOutcome too_large = outcome("too large");
+  REQUIRE(std::holds_alternative<Failed>(too_large));
+  CHECK(std::get<Failed>(too_large).type == "ResultTooLarge");
+  CHECK(std::get<Failed>(too_large).kind == ErrorKind::Validation);
+  CHECK(std::get<Failed>(too_large).message.find(std::to_string(limit) + " bytes") !=
+        std::string::npos);
   CHECK(f.pool->children_started() == 1); // the child was not taken for broken
   CHECK(outcome("failure") == TaskOutcome{Failed{"TaskFailure", ErrorKind::Http, "slow down", 429,
                                                  std::chrono::seconds(30)}});
+}
+
+TEST_CASE("a job too big for a frame fails for good without reaching a child") {
+  ProcessPoolFixture f(1);
+  const TaskOutcome outcome =
+      f.run_one(f.job("demo.add", nlohmann::json::array({std::string(64u << 20, 'x'), 1})));
+  REQUIRE(std::holds_alternative<Failed>(outcome));
+  CHECK(std::get<Failed>(outcome).type == "JobTooLarge");
+  CHECK(std::get<Failed>(outcome).kind == ErrorKind::Validation);
+  // The pool goes on: the next job runs in the same child.
+  CHECK(f.run_one(f.job("demo.add", {2, 3})) == TaskOutcome{Succeeded{5}});
+  CHECK(f.pool->children_started() == 1);
 }
 
 TEST_CASE("a child that dies fails only its job, as WorkerLost, and is replaced") {

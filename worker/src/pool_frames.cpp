@@ -176,6 +176,9 @@ void FrameReader::append(std::string_view bytes) {
   if (consumed_ > 0) {
     buffer_.erase(0, consumed_);
     consumed_ = 0;
+    // A frame of up to 64 MiB leaves the buffer that big: give it back once
+    // it is spent, rather than keep it for the child's whole life.
+    if (buffer_.empty() && buffer_.capacity() > (1u << 20)) std::string().swap(buffer_);
   }
   buffer_.append(bytes);
 }
@@ -283,6 +286,7 @@ Job job_from_frame(std::string_view payload) try {
         job.group_index = v.small_number();
         break;
       case Field::IgnoreResult:
+        if (!v.bytes.empty()) throw DecodeError(v.name(), "a flag has no bytes");
         job.ignore_result = true;
         break;
       case Field::Shadow:

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "celeriac/core/error.hpp"
+#include "deferred_calls.hpp"
 #include "loop_timers.hpp"
 #include "pool_frames.hpp"
 
@@ -96,6 +97,18 @@ class ProcessPool::Impl {
     work->frame = detail::job_frame(job);
     work->definition = &definition;
     work->done = std::move(done);
+    if (const std::size_t payload = work->frame.size() - 4; payload > detail::kMaxFrameBytes) {
+      // No child could read it: the job fails for good, on the loop's next turn
+      // as a child's outcome would, instead of its child being taken for broken.
+      deferred_.after(Duration{0}, [this, work, payload] {
+        complete(*work, Failed{"JobTooLarge", ErrorKind::Validation,
+                               fmt::format("the job is {} bytes as a pool frame, over the process "
+                                           "pool's limit of {}",
+                                           payload, detail::kMaxFrameBytes),
+                               std::nullopt, std::nullopt});
+      });
+      return;
+    }
     queue_.push_back(std::move(work));
     dispatch();
   }
@@ -122,6 +135,7 @@ class ProcessPool::Impl {
     if (closed_) return;
     closed_ = true;
     queue_.clear();
+    deferred_.cancel_all();
     for (Child* child : children_) {
       child->pool = nullptr;
       if (child->current) drop_timers(*child->current);
@@ -327,6 +341,7 @@ class ProcessPool::Impl {
 
   uv_loop_t* loop_;
   ProcessPoolOptions options_;
+  detail::DeferredCalls deferred_{loop_};
   std::list<Child*> children_;
   std::deque<std::shared_ptr<Work>> queue_;
   std::uint64_t started_ = 0;
