@@ -133,11 +133,12 @@ def main(argv):
             f"| {by_pool.get('thread', {}).get('wall_seconds', 0):.2f} "
             f"| {by_pool.get('process', {}).get('wall_seconds', 0):.2f} |")
     add("")
+    # One more digit than the table's, so that a verdict never reads "5.0x: NOT met".
     for p in pools:
         r_ceiling, r_celery = med(to_ceiling[p]), med(to_celery[p])
-        add(f"{p} pool: {r_ceiling:.2f} of the broker ceiling (target {CEILING_TARGET}: "
+        add(f"{p} pool: {r_ceiling:.3f} of the broker ceiling (target {CEILING_TARGET}: "
             f"{'met' if r_ceiling >= CEILING_TARGET else 'NOT met'}), "
-            f"{r_celery:.1f}x Celery (target {CELERY_TARGET:g}x: "
+            f"{r_celery:.2f}x Celery (target {CELERY_TARGET:g}x: "
             f"{'met' if r_celery >= CELERY_TARGET else 'NOT met'})")
     add(f"(a bare consumer drains this broker {med(bound_celery):.1f}x as fast as Celery "
         f"on this run)")
