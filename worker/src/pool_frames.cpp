@@ -65,9 +65,15 @@ constexpr std::string_view kFieldNames[] = {"",
                                             "extra_headers"};
 static_assert(std::size(kFieldNames) == static_cast<std::size_t>(Field::ExtraHeaders) + 1);
 
+// N as 4 big-endian bytes at AT.
+void store_u32(char* at, std::uint32_t n) {
+  for (int i = 0; i < 4; ++i)
+    at[i] = static_cast<char>((n >> (24 - 8 * i)) & 0xff);
+}
+
 void put_u32(std::string& out, std::uint32_t n) {
-  for (int shift = 24; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>((n >> shift) & 0xff));
+  out.append(4, '\0');
+  store_u32(out.data() + out.size() - 4, n);
 }
 
 std::uint64_t get_u64(std::string_view bytes) {
@@ -124,11 +130,10 @@ class FrameWriter {
     bytes(field, value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 
-  // A frame over kMaxFrameBytes is sent all the same: the child refuses it.
+  // Over kMaxFrameBytes, the frame is the caller's to refuse
+  // (ProcessPool::run fails the job as JobTooLarge).
   std::string done() && {
-    const std::size_t n = out_.size() - 4;
-    for (int i = 0; i < 4; ++i)
-      out_[static_cast<std::size_t>(i)] = static_cast<char>((n >> (24 - 8 * i)) & 0xff);
+    store_u32(out_.data(), static_cast<std::uint32_t>(out_.size() - 4));
     return std::move(out_);
   }
 

@@ -34,12 +34,10 @@ class FrameReader {
 // job_frame and outcome_frame return the whole frame, its length first;
 // job_from_frame and outcome_from_frame take the payload FrameReader yields.
 //
-// The job: each field with a value as a one-byte tag, a
-// 4-byte length and its bytes; text as it is, numbers as 8 bytes, ids as
-// their 16, times and durations in microseconds, args, kwargs, embed and the
-// extra headers as JSON text. It used to be one JSON object, which cost the
-// child a document of a dozen keys to build and take apart per job, and
-// before that the job's Celery message.
+// The job: each field with a value as a one-byte tag, a 4-byte length and
+// its bytes; text as it is, numbers as 8 bytes, ids as their 16, times and
+// durations in microseconds, args, kwargs, embed and the extra headers as
+// JSON text (docs/worker.md, "Pools", on why not one JSON object).
 std::string job_frame(const Job& job);
 Job job_from_frame(std::string_view payload); // throws DecodeError naming the field
 

@@ -1,6 +1,6 @@
-// Writing JSON text straight into a buffer, for the hot paths that build a
-// document as text instead of as an nlohmann DOM (the store's batch rows, the
-// process pool's job frames). Pure.
+// Writing JSON text straight into a buffer, for a hot path that builds a
+// document as text instead of as an nlohmann DOM (the store's batch rows).
+// Pure.
 #pragma once
 
 #include <optional>
